@@ -1,0 +1,1 @@
+"""Programs and utilities that the tests run in separate processes."""

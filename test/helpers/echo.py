@@ -1,0 +1,47 @@
+"""
+Republish every message of one type from one topic onto another, in its own process.
+
+Usage: ``python -m helpers.echo pkg/msg/Type /in /out [count]``; exits after ``count`` messages.
+"""
+
+import importlib
+import sys
+
+import rclpy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+
+def message_class(type_name):
+    """Return the Python class of a ``pkg/msg/Name`` type."""
+    package, _, name = type_name.split('/')
+    return getattr(importlib.import_module(f'{package}.msg'), name)
+
+
+def main():
+    type_name, topic_in, topic_out = sys.argv[1:4]
+    count = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+    rclpy.init()
+    node = rclpy.create_node('echo')
+    qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+    msg_type = message_class(type_name)
+    publisher = node.create_publisher(msg_type, topic_out, qos)
+    echoed = []
+
+    def on_message(msg):
+        publisher.publish(msg)
+        echoed.append(msg)
+
+    node.create_subscription(msg_type, topic_in, on_message, qos)
+    print('ready', flush=True)
+    while rclpy.ok() and len(echoed) < count:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    # Give the last message time to leave before the participant goes away.
+    end = node.get_clock().now().nanoseconds + 500_000_000
+    while node.get_clock().now().nanoseconds < end:
+        rclpy.spin_once(node, timeout_sec=0.05)
+    node.destroy_node()
+    rclpy.shutdown()
+
+
+if __name__ == '__main__':
+    main()
