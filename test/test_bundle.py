@@ -1,0 +1,120 @@
+"""Model bundles round-trip, never unpickle, and name what is wrong with a damaged one."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+from safetensors.torch import save_file
+from synthetic import tiny_bundle
+import torch
+
+from ser_ros.bundle import BundleError, load_bundle, MANIFEST_FILE, save_bundle, sha256_of, \
+    WEIGHTS_FILE
+
+
+@pytest.fixture
+def saved(tmp_path):
+    return save_bundle(tiny_bundle(), str(tmp_path / 'model'))
+
+
+def edit_manifest(folder, change):
+    path = os.path.join(folder, MANIFEST_FILE)
+    with open(path) as stream:
+        manifest = json.load(stream)
+    change(manifest)
+    with open(path, 'w') as stream:
+        json.dump(manifest, stream)
+
+
+def test_round_trip_keeps_everything(saved):
+    original = tiny_bundle()
+    loaded = load_bundle(saved)
+    assert loaded.labels == original.labels and loaded.name == 'tiny'
+    assert loaded.feature_config == original.feature_config
+    assert loaded.model_config == original.model_config
+    np.testing.assert_array_equal(loaded.norm.mean, original.norm.mean)
+    np.testing.assert_allclose(loaded.hmm.transmat, original.hmm.transmat)
+    frames = torch.randn(2, 50, original.feature_config.n_features)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.build_model()(frames), original.build_model()(frames))
+
+
+def test_weights_are_safetensors_not_pickle(saved):
+    with open(os.path.join(saved, WEIGHTS_FILE), 'rb') as stream:
+        header_length = int.from_bytes(stream.read(8), 'little')
+        header = json.loads(stream.read(header_length))
+    assert 'lstm.weight_ih_l0' in header
+    assert sorted(os.listdir(saved)) == [MANIFEST_FILE, WEIGHTS_FILE]
+
+
+def test_missing_folder_manifest_and_weights_are_named(tmp_path, saved):
+    with pytest.raises(BundleError, match='does not exist'):
+        load_bundle(str(tmp_path / 'nowhere'))
+    os.remove(os.path.join(saved, WEIGHTS_FILE))
+    with pytest.raises(BundleError, match='no weights file'):
+        load_bundle(saved)
+    os.remove(os.path.join(saved, MANIFEST_FILE))
+    with pytest.raises(BundleError, match='no manifest.json'):
+        load_bundle(saved)
+
+
+def test_damaged_weights_fail_the_checksum(saved):
+    path = os.path.join(saved, WEIGHTS_FILE)
+    data = bytearray(open(path, 'rb').read())
+    data[-10] ^= 0xFF
+    open(path, 'wb').write(bytes(data))
+    with pytest.raises(BundleError, match='checksum'):
+        load_bundle(saved)
+
+
+def test_truncated_weights_with_a_matching_checksum_are_named(saved):
+    path = os.path.join(saved, WEIGHTS_FILE)
+    data = open(path, 'rb').read()
+    open(path, 'wb').write(data[:len(data) // 2])
+    edit_manifest(saved, lambda m: m['weights'].update(sha256=sha256_of(path)))
+    with pytest.raises(BundleError, match='safetensors'):
+        load_bundle(saved)
+
+
+def test_weights_of_another_shape_are_named(saved):
+    state = tiny_bundle().state_dict
+    state['head.4.weight'] = torch.zeros(7, 16)
+    path = os.path.join(saved, WEIGHTS_FILE)
+    save_file({name: tensor.contiguous() for name, tensor in state.items()}, path)
+    edit_manifest(saved, lambda m: m['weights'].update(sha256=sha256_of(path)))
+    with pytest.raises(BundleError, match='head.4.weight'):
+        load_bundle(saved)
+
+
+@pytest.mark.parametrize('change, message', [
+    (lambda m: m.update(format_version=99), 'format_version 99'),
+    (lambda m: m.__setitem__('labels', m['labels'] + ['bored']), 'labels'),
+    (lambda m: m['normalisation'].update(mean=[0.0] * 3), 'normalisation mean'),
+    (lambda m: m['normalisation'].update(std=[0.0] * 26), 'std must be positive'),
+    (lambda m: m['hmm'].update(transmat=[[0.5] * 4] * 4), 'transmat rows'),
+    (lambda m: m['hmm'].update(startprob=[0.5, 0.5, 0.5, 0.5]), 'startprob'),
+    (lambda m: m['feature_config'].update(n_mfcc=20), 'features'),
+    (lambda m: m['model_config'].update(pooling='max'), 'pooling'),
+    (lambda m: m.pop('hmm'), 'hmm'),
+    (lambda m: m['weights'].pop('sha256'), 'checksum'),
+])
+def test_inconsistent_manifests_are_rejected_by_name(saved, change, message):
+    edit_manifest(saved, change)
+    with pytest.raises(BundleError, match=message):
+        load_bundle(saved)
+
+
+def test_a_manifest_that_is_not_json_is_named(saved):
+    open(os.path.join(saved, MANIFEST_FILE), 'w').write('{"labels": [')
+    with pytest.raises(BundleError, match='not valid JSON'):
+        load_bundle(saved)
+
+
+def test_save_refuses_an_inconsistent_bundle(tmp_path):
+    bundle = tiny_bundle()
+    bundle.labels = bundle.labels[:3]
+    with pytest.raises(BundleError, match='labels'):
+        save_bundle(bundle, str(tmp_path / 'bad'))
+    shutil.rmtree(tmp_path / 'bad', ignore_errors=True)

@@ -1,0 +1,102 @@
+"""MFCC and LFCC share one STFT and one frame grid; LFCC is a true linear-filterbank cepstrum."""
+
+import librosa
+import numpy as np
+import pytest
+import scipy.fft
+from synthetic import chirp, RATE_HZ, speech_like, tone
+
+from ser_ros.features import FeatureConfig, FrameFeaturizer, linear_filterbank, model_input
+
+
+def test_frame_count_and_shapes():
+    config = FeatureConfig()
+    cepstra, energy = FrameFeaturizer(config).frames(speech_like(1.0))
+    assert cepstra.shape == (1 + (RATE_HZ - 400) // 160, config.n_cepstra)
+    assert energy.shape == (cepstra.shape[0],)
+    assert cepstra.dtype == np.float32 and np.all(np.isfinite(cepstra))
+
+
+def periodic_hann_power(signal):
+    """Return the power spectra of 400-sample frames every 160 samples, shape (n, 257)."""
+    frames = librosa.util.frame(signal, frame_length=400, hop_length=160).T
+    window = librosa.filters.get_window('hann', 400, fftbins=True)
+    return np.abs(np.fft.rfft(frames * window, n=512)) ** 2
+
+
+def test_mfcc_equals_librosa_on_the_same_frames():
+    config = FeatureConfig(preemphasis=0.0)
+    signal = chirp(100, 7000, 1.0)
+    cepstra, _ = FrameFeaturizer(config).frames(signal)
+    mel = librosa.feature.melspectrogram(S=periodic_hann_power(signal).T, sr=RATE_HZ,
+                                         n_mels=40, fmin=20.0, fmax=8000.0)
+    expected = librosa.feature.mfcc(S=librosa.power_to_db(mel, amin=1e-10, top_db=None),
+                                    sr=RATE_HZ, n_mfcc=20).T
+    np.testing.assert_allclose(cepstra[:, :20], expected, rtol=1e-3, atol=1e-2)
+
+
+def test_lfcc_is_the_cepstrum_of_a_linear_filterbank():
+    config = FeatureConfig(preemphasis=0.0)
+    signal = chirp(100, 7000, 0.5)
+    cepstra, _ = FrameFeaturizer(config).frames(signal)
+    power = periodic_hann_power(signal)
+    basis = linear_filterbank(RATE_HZ, 512, 40, 20.0, 8000.0)
+    log_energies = 10 * np.log10(np.maximum(power @ basis.T, 1e-10))
+    expected = scipy.fft.dct(log_energies, type=2, norm='ortho', axis=1)[:, :20]
+    np.testing.assert_allclose(cepstra[:, 20:], expected, rtol=1e-3, atol=1e-2)
+
+
+def test_linear_filters_are_evenly_spaced_triangles():
+    basis = linear_filterbank(RATE_HZ, 512, 40, 0.0, 8000.0)
+    frequencies = librosa.fft_frequencies(sr=RATE_HZ, n_fft=512)
+    peaks = frequencies[np.argmax(basis, axis=1)]
+    spacing = np.diff(peaks)
+    assert np.all(np.abs(spacing - 8000.0 / 41) <= RATE_HZ / 512)
+    assert np.all(basis >= 0) and np.allclose(basis.max(axis=1), 1.0, atol=0.2)
+
+
+def test_a_tone_peaks_in_the_linear_filter_at_its_frequency():
+    basis = linear_filterbank(RATE_HZ, 512, 40, 20.0, 8000.0)
+    power = np.abs(np.fft.rfft(tone(3000, 0.025)[:400] * np.hanning(400), n=512)) ** 2
+    centres = np.linspace(20.0, 8000.0, 42)[1:-1]
+    assert abs(centres[np.argmax(basis @ power)] - 3000) < 8000 / 41
+
+
+def test_frames_do_not_depend_on_where_the_signal_was_cut():
+    featurizer = FrameFeaturizer(FeatureConfig())
+    signal = speech_like(1.0)
+    whole, _ = featurizer.frames(signal)
+    # The second half starts on the frame grid: frame 50 begins at sample 8000.
+    second, _ = featurizer.frames(signal[8000:])
+    np.testing.assert_allclose(second, whole[50:50 + len(second)], rtol=1e-5, atol=1e-4)
+
+
+def test_silence_gives_finite_features_and_low_energy():
+    cepstra, energy = FrameFeaturizer(FeatureConfig()).frames(np.zeros(RATE_HZ, np.float32))
+    assert np.all(np.isfinite(cepstra)) and np.all(energy < -90)
+
+
+def test_full_scale_sine_energy_is_minus_3_dbfs():
+    _, energy = FrameFeaturizer(FeatureConfig()).frames(tone(1000, 0.1, amplitude=1.0))
+    np.testing.assert_allclose(energy, -3.01, atol=0.1)
+
+
+def test_deltas_double_the_features():
+    config = FeatureConfig(deltas=True)
+    window = np.random.default_rng(0).normal(size=(100, config.n_cepstra)).astype(np.float32)
+    features = model_input(window, config)
+    assert features.shape == (100, config.n_features) == (100, 2 * config.n_cepstra)
+    np.testing.assert_array_equal(features[:, :config.n_cepstra], window)
+
+
+@pytest.mark.parametrize('change, message', [
+    (dict(n_fft=256), 'n_fft'), (dict(fmax_hz=9000.0), 'band'), (dict(n_mfcc=60), 'cepstra'),
+    (dict(delta_width=4), 'delta_width')])
+def test_inconsistent_configurations_are_rejected(change, message):
+    with pytest.raises(ValueError, match=message):
+        FeatureConfig(**change).validate()
+
+
+def test_unknown_settings_are_rejected():
+    with pytest.raises(ValueError, match='wobble'):
+        FeatureConfig.from_dict({**FeatureConfig().to_dict(), 'wobble': 1})

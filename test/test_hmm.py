@@ -1,0 +1,105 @@
+"""The online HMM filter equals hmmlearn's forward pass and a hand-worked case."""
+
+import numpy as np
+import pytest
+
+from ser_ros.hmm import dwell_transition_matrix, filtered_accuracy, fit_hmm, HMMParams, \
+    observations, OnlineHMMFilter
+
+
+def random_params(n_states=4, n_dims=4, seed=0):
+    generator = np.random.default_rng(seed)
+    startprob = generator.dirichlet(np.ones(n_states))
+    transmat = generator.dirichlet(np.ones(n_states) * 0.5, size=n_states) * 0.3 + \
+        0.7 * np.eye(n_states)
+    return HMMParams(startprob, transmat, generator.normal(size=(n_states, n_dims)),
+                     generator.uniform(0.3, 2.0, size=(n_states, n_dims))).validate()
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_filtered_posterior_equals_hmmlearn_at_every_step(seed):
+    params = random_params(seed=seed)
+    sequence = np.random.default_rng(seed + 10).normal(size=(40, 4)) * 1.5
+    reference = params.to_hmmlearn()
+    hmm_filter = OnlineHMMFilter(params)
+    for t, observation in enumerate(sequence):
+        online = hmm_filter.update(observation)
+        expected = reference.predict_proba(sequence[:t + 1])[-1]
+        np.testing.assert_allclose(online, expected, rtol=1e-7, atol=1e-10)
+
+
+def test_hand_worked_two_state_example():
+    # Two states, 1-D unit-variance emissions at -1 and +1; observation 0 then 1.
+    params = HMMParams(startprob=np.array([0.5, 0.5]),
+                       transmat=np.array([[0.9, 0.1], [0.2, 0.8]]),
+                       means=np.array([[-1.0], [1.0]]), covars=np.array([[1.0], [1.0]]))
+    hmm_filter = OnlineHMMFilter(params)
+    # t=0: x=0 is equally likely under both states: the posterior is the prior.
+    np.testing.assert_allclose(hmm_filter.update(np.array([0.0])), [0.5, 0.5])
+    # t=1: predicted prior [0.5*0.9 + 0.5*0.2, 0.5*0.1 + 0.5*0.8] = [0.55, 0.45];
+    # likelihood ratio N(1; -1, 1) / N(1; 1, 1) = exp(-2).
+    prior = np.array([0.55, 0.45])
+    joint = prior * np.array([np.exp(-2.0), 1.0])
+    np.testing.assert_allclose(hmm_filter.update(np.array([1.0])), joint / joint.sum())
+
+
+def test_predict_without_observation_decays_toward_the_prior():
+    startprob = np.array([0.25, 0.25, 0.5])
+    params = HMMParams(startprob, dwell_transition_matrix(startprob, 2.0, 0.5),
+                       means=np.eye(3) * 4 - 2, covars=np.ones((3, 3)))
+    hmm_filter = OnlineHMMFilter(params)
+    hmm_filter.update(np.array([2.0, -2.0, -2.0]))
+    assert hmm_filter.posterior[0] > 0.9
+    for _ in range(40):
+        hmm_filter.predict()
+    np.testing.assert_allclose(hmm_filter.posterior, startprob, atol=1e-4)
+
+
+def test_dwell_matrix_rows_sum_to_one_and_give_the_dwell_time():
+    startprob = np.full(4, 0.25)
+    transmat = dwell_transition_matrix(startprob, dwell_s=4.0, hop_s=0.5)
+    np.testing.assert_allclose(transmat.sum(axis=1), 1.0)
+    stay = 1 - 0.5 / 4.0
+    # Leaving means a redraw that lands elsewhere: expected stay = hop / P(leave).
+    leave = (1 - stay) * (1 - 0.25)
+    np.testing.assert_allclose(1 - transmat[0, 0], leave)
+    np.testing.assert_allclose(startprob @ transmat, startprob)
+    np.testing.assert_allclose(dwell_transition_matrix(startprob, 0.0, 0.5),
+                               np.tile(startprob, (4, 1)))
+
+
+@pytest.mark.parametrize('field, value, message', [
+    ('startprob', np.array([0.5, 0.6]), 'startprob'),
+    ('transmat', np.array([[0.5, 0.4], [0.5, 0.5]]), 'transmat'),
+    ('covars', np.array([[1.0], [0.0]]), 'covars'),
+    ('means', np.array([[np.nan], [0.0]]), 'means'),
+])
+def test_invalid_parameters_are_rejected_by_name(field, value, message):
+    values = dict(startprob=np.array([0.5, 0.5]), transmat=np.eye(2),
+                  means=np.zeros((2, 1)), covars=np.ones((2, 1)))
+    values[field] = value
+    with pytest.raises(ValueError, match=message):
+        HMMParams(**values).validate()
+
+
+def test_observations_are_floored_log_posteriors():
+    result = observations(np.array([[100.0, 0.0, 0.0]]))
+    assert result.shape == (1, 3)
+    assert result[0, 0] == pytest.approx(0.0, abs=1e-12)
+    assert np.all(result[0, 1:] == -10.0)
+
+
+def test_fit_hmm_learns_labelled_sequences_and_smoothing_helps():
+    generator = np.random.default_rng(0)
+    n_states, sequences, labels = 3, [], []
+    for _ in range(12):
+        truth = np.repeat(generator.integers(0, n_states, size=6), 8)
+        logits = 2.0 * np.eye(n_states)[truth] + generator.normal(scale=1.5, size=(48, n_states))
+        sequences.append(observations(logits))
+        labels.append(truth)
+    params, report = fit_hmm(sequences, labels, n_states, dwell_s=4.0, hop_s=0.5,
+                             em_iterations=5)
+    params.validate()
+    raw_accuracy = np.mean(np.concatenate(sequences).argmax(axis=1) == np.concatenate(labels))
+    assert report['kept'] in ('supervised', 'refined')
+    assert filtered_accuracy(params, sequences, labels) > raw_accuracy + 0.05

@@ -1,0 +1,136 @@
+"""The streaming recogniser: chunking invariance, timing, gating, bounded memory."""
+
+import numpy as np
+import pytest
+from synthetic import noise, RATE_HZ, silence, speech_like, tiny_bundle
+
+from ser_ros.recognizer import predict_utterance, StreamingRecognizer
+
+
+@pytest.fixture(scope='module')
+def bundle():
+    return tiny_bundle()
+
+
+def stream():
+    """Silence, speech, a pause, more speech: 6 s."""
+    return np.concatenate([silence(0.7) + noise(0.7, level=1e-4), speech_like(2.3),
+                           noise(1.0, level=1e-4, seed=1), speech_like(2.0, pitch_hz=220)])
+
+
+def push_in_chunks(recognizer, signal, sizes):
+    recognizer.reset()
+    estimates, position, index = [], 0, 0
+    while position < len(signal):
+        size = sizes[index % len(sizes)]
+        estimates += recognizer.push(signal[position:position + size])
+        position += size
+        index += 1
+    return estimates
+
+
+def test_estimates_do_not_depend_on_chunk_sizes(bundle):
+    recognizer = StreamingRecognizer(bundle)
+    signal = stream()
+    reference = push_in_chunks(recognizer, signal, [len(signal)])
+    assert len(reference) == 1 + int((6.0 - 1.0) / 0.25)
+    for sizes in ([1600], [1, 37, 1601, 160, 8000], [16000 * 3]):
+        estimates = push_in_chunks(recognizer, signal, sizes)
+        assert len(estimates) == len(reference)
+        for got, expected in zip(estimates, reference):
+            assert got.end_time_s == pytest.approx(expected.end_time_s, abs=1e-9)
+            assert got.is_speech == expected.is_speech and got.label == expected.label
+            np.testing.assert_allclose(got.probabilities, expected.probabilities, atol=1e-5)
+
+
+def test_window_times_follow_window_and_hop(bundle):
+    recognizer = StreamingRecognizer(bundle, window_s=1.0, hop_s=0.25)
+    estimates = recognizer.push(speech_like(3.0), start_time_s=100.0)
+    times = [estimate.end_time_s for estimate in estimates]
+    # A 1 s window holds 98 whole frames; it ends where its last frame does: 0.97 + 0.025 s.
+    assert times[0] == pytest.approx(100.0 + 0.995, abs=1e-9)
+    np.testing.assert_allclose(np.diff(times), 0.25, atol=1e-9)
+
+
+def test_timestamps_of_later_chunks_reanchor_the_clock(bundle):
+    recognizer = StreamingRecognizer(bundle)
+    recognizer.push(speech_like(0.5), start_time_s=10.0)
+    estimates = recognizer.push(speech_like(1.0), start_time_s=20.5)
+    assert estimates and estimates[0].end_time_s == pytest.approx(20.5 + 0.495, abs=1e-9)
+
+
+def test_silence_gives_no_speech_and_no_label(bundle):
+    recognizer = StreamingRecognizer(bundle)
+    estimates = recognizer.push(silence(3.0))
+    assert estimates and not any(estimate.is_speech for estimate in estimates)
+    assert all(estimate.label is None and estimate.raw_probabilities is None
+               for estimate in estimates)
+    np.testing.assert_allclose(estimates[-1].probabilities, bundle.hmm.startprob)
+
+
+def test_speech_gives_labels_and_probabilities_that_sum_to_one(bundle):
+    recognizer = StreamingRecognizer(bundle)
+    estimates = recognizer.push(stream())
+    speech = [estimate for estimate in estimates if estimate.is_speech]
+    assert len(speech) >= 10
+    for estimate in speech:
+        assert estimate.label in bundle.labels
+        assert estimate.probabilities.sum() == pytest.approx(1.0)
+        assert estimate.raw_probabilities.sum() == pytest.approx(1.0)
+        assert estimate.confidence == pytest.approx(estimate.probabilities.max())
+
+
+def test_after_speech_a_silent_gap_decays_toward_the_prior(bundle):
+    recognizer = StreamingRecognizer(bundle, dwell_s=1.0)
+    recognizer.push(speech_like(2.0))
+    # The first windows of the gap still overlap the speech (1 s windows, 0.25 s hop).
+    after = recognizer.push(silence(6.0))[4:]
+    distances = [np.abs(e.probabilities - bundle.hmm.startprob).sum() for e in after]
+    assert all(not estimate.is_speech for estimate in after)
+    assert distances[-1] < 1e-3 and distances[-1] <= distances[0]
+
+
+def test_memory_stays_bounded_over_a_long_stream(bundle):
+    recognizer = StreamingRecognizer(bundle)
+    chunk = speech_like(1.0)
+    for _ in range(120):
+        recognizer.push(chunk)
+    assert len(recognizer._cepstra) == recognizer.window_frames
+    assert len(recognizer._pending_samples) < bundle.feature_config.frame_length
+    assert recognizer.samples_seen == 120 * RATE_HZ
+
+
+def test_one_big_chunk_of_minutes_is_processed_in_slices(bundle):
+    recognizer = StreamingRecognizer(bundle, hop_s=1.0)
+    estimates = recognizer.push(np.tile(speech_like(1.0), 90))
+    assert len(estimates) == 90
+
+
+def test_flush_classifies_a_recording_shorter_than_a_window(bundle):
+    recognizer = StreamingRecognizer(bundle, window_s=2.0, hop_s=0.5)
+    result = predict_utterance(recognizer, speech_like(0.8))
+    assert len(result.estimates) == 1 and result.label in bundle.labels
+    assert result.probabilities.sum() == pytest.approx(1.0)
+
+
+def test_predict_utterance_of_silence_says_no_label(bundle):
+    result = predict_utterance(StreamingRecognizer(bundle), silence(2.0))
+    assert result.label is None and result.confidence == 0.0
+
+
+def test_predict_utterance_is_repeatable(bundle):
+    recognizer = StreamingRecognizer(bundle)
+    first = predict_utterance(recognizer, stream())
+    second = predict_utterance(recognizer, stream())
+    np.testing.assert_array_equal(first.probabilities, second.probabilities)
+
+
+def test_deltas_configuration_runs_end_to_end():
+    recognizer = StreamingRecognizer(tiny_bundle(deltas=True))
+    assert any(estimate.is_speech for estimate in recognizer.push(speech_like(2.0)))
+
+
+@pytest.mark.parametrize('hop_s', [0.0, 0.123, 5.0])
+def test_invalid_hops_are_rejected(bundle, hop_s):
+    with pytest.raises(ValueError, match='hop_s'):
+        StreamingRecognizer(bundle, hop_s=hop_s)
