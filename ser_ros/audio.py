@@ -404,3 +404,43 @@ class Mp3Encoder:
         frame.pts = self._pts
         self._pts += len(samples)
         return b''.join(bytes(packet) for packet in self._codec.encode(frame))
+
+
+def encode_stream(signal, sample_rate_hz, audio_format, chunk_s, bitrate_bps=64000):
+    """
+    Cut audio into the payloads an audio_capture node would publish.
+
+    Parameters
+    ----------
+    signal : numpy.ndarray, shape (n_samples,), float32
+        Mono audio at ``sample_rate_hz``; PCM channels beyond the first repeat it.
+    sample_rate_hz : int
+        Rate of ``signal`` and of the stream [Hz].
+    audio_format : AudioFormat
+        Stream format (``coding_format`` 'wave' or 'mp3').
+    chunk_s : float
+        Audio per message [s].
+    bitrate_bps : int
+        mp3 bit rate [bit/s].
+
+    Yields
+    ------
+    payload : bytes
+        One message's ``AudioData.data``; mp3 chunks hold whole frames and may be empty.
+    start_s : float
+        Offset of the chunk's first sample in ``signal`` [s].
+
+    """
+    audio_format.validate()
+    chunk = max(1, int(round(chunk_s * sample_rate_hz)))
+    encoder = Mp3Encoder(sample_rate_hz, bitrate_bps) if audio_format.coding == 'mp3' else None
+    for start in range(0, len(signal), chunk):
+        piece = signal[start:start + chunk]
+        if encoder is None:
+            payload = encode_pcm(np.repeat(piece[:, None], audio_format.channels, axis=1),
+                                 audio_format)
+        else:
+            payload = encoder.encode(piece)
+            if start + chunk >= len(signal):
+                payload += encoder.flush()
+        yield payload, start / sample_rate_hz

@@ -181,6 +181,13 @@ class OnlineHMMFilter:
         """Forget the past: the next observation is weighed against the prior."""
         self._log_belief = None
 
+    def with_params(self, params):
+        """Return a filter with other parameters (e.g. another dwell) and this belief."""
+        successor = OnlineHMMFilter(params)
+        if self._log_belief is not None and len(self._log_belief) == len(params.startprob):
+            successor._log_belief = self._log_belief.copy()
+        return successor
+
     @property
     def has_evidence(self):
         """Return whether any observation has been folded in since the last reset."""

@@ -93,11 +93,14 @@ class StreamingRecognizer:
         Statistics to start from instead of the bundle's (e.g. a known speaker's).
     norm_prior_s, norm_horizon_s : float, optional
         See :class:`~ser_ros.normalization.AdaptiveNormalizer`; the bundle's when None.
+    model : ser_ros.model.BiLSTMClassifier, optional
+        A model in evaluation mode to use instead of the bundle's weights (the trainer's).
 
     """
 
     def __init__(self, bundle, window_s=None, hop_s=None, dwell_s=None,
-                 adapt_normalisation=True, norm=None, norm_prior_s=None, norm_horizon_s=None):
+                 adapt_normalisation=True, norm=None, norm_prior_s=None, norm_horizon_s=None,
+                 model=None):
         defaults = bundle.streaming
         self.bundle = bundle
         self.labels = list(bundle.labels)
@@ -115,7 +118,7 @@ class StreamingRecognizer:
             raise ValueError(f'hop_s {self.hop_s} must be a whole number of '
                              f'{self.config.frame_hop_s} s frames, at most the window')
         self.featurizer = FrameFeaturizer(self.config)
-        self.model = bundle.build_model()
+        self.model = bundle.build_model() if model is None else model
         self.vad = EnergyVad(bundle.vad, self.config.frame_hop_s)
         self.normalizer = AdaptiveNormalizer(
             bundle.norm if norm is None else norm, self.config.frame_hop_s,
@@ -126,8 +129,18 @@ class StreamingRecognizer:
         self._max_slice = int(MAX_SLICE_S * self.config.sample_rate_hz)
         self.reset()
 
-    def reset(self):
-        """Start a new stream: forget audio, noise floor, adapted statistics and HMM belief."""
+    def reset(self, norm=None):
+        """
+        Start a new stream: forget audio, noise floor, adapted statistics and HMM belief.
+
+        Parameters
+        ----------
+        norm : ser_ros.normalization.NormStats, optional
+            Statistics to start from from now on (e.g. a known speaker's).
+
+        """
+        if norm is not None:
+            self.normalizer.prior = norm
         self.samples_seen = 0
         self._anchor = (0, 0.0)
         self._pending_samples = np.zeros(0, np.float32)
@@ -174,8 +187,9 @@ class StreamingRecognizer:
         End the stream: classify the frames that no window has ended on yet.
 
         The last window ends at the last whole frame; it may be shorter than ``window_s`` when
-        the stream was (a file shorter than a window). Nothing is returned when it would be
-        shorter than ``min_window_s`` or when the last window already ended there.
+        the stream was (a recording shorter than a window). Nothing is returned when it would
+        be shorter than ``min_window_s``, or when a window already ended less than half a hop
+        before the end.
 
         Returns
         -------
@@ -183,9 +197,18 @@ class StreamingRecognizer:
 
         """
         frames = len(self._speech)
-        if self._frames_since_window == 0 or frames * self.config.frame_hop_s < min_window_s:
+        first_window = frames < self.window_frames
+        tail_too_short = self._frames_since_window < max(1, self.hop_frames // 2)
+        if (tail_too_short and not first_window) or self._frames_since_window == 0 or \
+                frames * self.config.frame_hop_s < min_window_s:
             return []
         return self._classify([self._cut_window()])
+
+    def set_dwell(self, dwell_s):
+        """Change the smoothing strength (HMM dwell time [s]) without forgetting the belief."""
+        self.dwell_s = float(dwell_s)
+        self.hmm_filter = self.hmm_filter.with_params(
+            self.bundle.hmm.with_dwell(self.dwell_s, self.hop_s))
 
     def time_of_sample(self, sample_index):
         """Return the stream time of a sample index [s]."""
@@ -293,7 +316,7 @@ class UtteranceResult:
     estimates: list
 
 
-def predict_utterance(recognizer, signal):
+def predict_utterance(recognizer, signal, norm=None):
     """
     Classify a whole recording by streaming it through ``recognizer``.
 
@@ -307,13 +330,15 @@ def predict_utterance(recognizer, signal):
         Reset first; it keeps nothing of earlier recordings.
     signal : numpy.ndarray, shape (n_samples,), float32
         Mono audio at the model rate.
+    norm : ser_ros.normalization.NormStats, optional
+        Statistics to normalise with (e.g. the speaker's), passed to ``reset``.
 
     Returns
     -------
     UtteranceResult
 
     """
-    recognizer.reset()
+    recognizer.reset(norm)
     estimates = recognizer.push(signal, 0.0) + recognizer.flush()
     raw = [estimate.raw_probabilities for estimate in estimates if estimate.is_speech]
     smoothed = estimates[-1].probabilities if estimates else recognizer.hmm_filter.posterior

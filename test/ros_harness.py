@@ -6,8 +6,10 @@ and starts the other side as a separate Python process with ``start_process``.
 """
 
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 
 import rclpy
@@ -28,33 +30,55 @@ def start_process(*args, module=None):
     """
     command = [sys.executable, '-m', module, *args] if module else list(args)
     env = dict(os.environ, PYTHONPATH=TEST_DIR + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    return subprocess.Popen(command, cwd=TEST_DIR, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(command, cwd=TEST_DIR, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    # A reader thread keeps the pipe drained and lets waits time out.
+    process.lines = queue.Queue()
+    process.seen = []
+    threading.Thread(target=_read_lines, args=(process,), daemon=True).start()
+    return process
+
+
+def _read_lines(process):
+    for line in process.stdout:
+        process.lines.put(line)
+    process.lines.put(None)
 
 
 def stop_process(process, timeout=10.0):
-    """Interrupt a process (as Ctrl-C would), wait for it and return its output."""
+    """Interrupt a process (as Ctrl-C would), wait for it and return all its output."""
     if process.poll() is None:
         process.send_signal(2)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
             process.kill()
-    return process.stdout.read()
+            process.wait()
+    while True:
+        try:
+            line = process.lines.get(timeout=5.0)
+        except queue.Empty:
+            break
+        if line is None:
+            break
+        process.seen.append(line)
+    return ''.join(process.seen)
 
 
 def wait_for_line(process, text, timeout=30.0):
-    """Read a process's output until a line contains ``text``; return the lines read."""
-    lines = []
+    """Wait until a line of the process's output contains ``text``; return the lines so far."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
+        try:
+            line = process.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
             break
-        lines.append(line)
+        if line is None:
+            break
+        process.seen.append(line)
         if text in line:
-            return lines
-    raise AssertionError(f'{text!r} not seen; output:\n' + ''.join(lines))
+            return list(process.seen)
+    raise AssertionError(f'{text!r} not seen; output:\n' + ''.join(process.seen))
 
 
 class RosPeer:

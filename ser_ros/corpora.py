@@ -1,0 +1,187 @@
+"""
+Labelled speech corpora: read each corpus's own layout into one list of utterances.
+
+Every reader returns :class:`Utterance` records with an emotion from one shared vocabulary
+(:data:`EMOTIONS`) and a speaker id prefixed with the corpus name, so that several corpora can
+be mixed. The trainer's ``label_map`` then maps that vocabulary onto the model's labels.
+
+Readers work on the layouts as published, with ``.wav`` or ``.flac`` files:
+
+- RAVDESS: ``Actor_NN/03-01-EE-II-SS-RR-NN.wav``
+- TESS: ``OAF_angry/OAF_back_angry.wav`` (the emotion is read from the file name)
+- CREMA-D: ``1001_DFA_ANG_XX.wav``
+- Emo-DB: ``03a01Fa.wav``
+- any other data: a CSV manifest with ``path,label,speaker`` (paths relative to the CSV).
+"""
+
+import csv
+from dataclasses import dataclass
+import os
+import re
+
+#: The shared emotion vocabulary of all readers.
+EMOTIONS = ('neutral', 'calm', 'happy', 'sad', 'angry', 'fearful', 'disgust', 'surprised',
+            'boredom')
+AUDIO_SUFFIXES = ('.wav', '.flac')
+
+RAVDESS_EMOTIONS = {'01': 'neutral', '02': 'calm', '03': 'happy', '04': 'sad', '05': 'angry',
+                    '06': 'fearful', '07': 'disgust', '08': 'surprised'}
+TESS_EMOTIONS = {'angry': 'angry', 'disgust': 'disgust', 'fear': 'fearful', 'happy': 'happy',
+                 'neutral': 'neutral', 'ps': 'surprised', 'sad': 'sad'}
+CREMAD_EMOTIONS = {'ANG': 'angry', 'DIS': 'disgust', 'FEA': 'fearful', 'HAP': 'happy',
+                   'NEU': 'neutral', 'SAD': 'sad'}
+EMODB_EMOTIONS = {'W': 'angry', 'L': 'boredom', 'E': 'disgust', 'A': 'fearful', 'F': 'happy',
+                  'T': 'sad', 'N': 'neutral'}
+#: Spellings found in manifests, mapped onto the vocabulary.
+LABEL_SYNONYMS = {'anger': 'angry', 'fear': 'fearful', 'happiness': 'happy', 'sadness': 'sad',
+                  'disgusted': 'disgust', 'surprise': 'surprised', 'ps': 'surprised',
+                  'pleasant_surprise': 'surprised', 'bored': 'boredom'}
+
+RAVDESS_NAME = re.compile(r'^03-01-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$')
+TESS_NAME = re.compile(r'^(OAF|YAF)_(.+)_([a-z]+)$', re.IGNORECASE)
+CREMAD_NAME = re.compile(r'^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$')
+EMODB_NAME = re.compile(r'^(\d\d)([ab]\d\d)([WLEAFTN])([a-z])$')
+
+
+class CorpusError(ValueError):
+    """A corpus folder or manifest that cannot be read; the message says what and where."""
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """
+    One labelled recording.
+
+    Attributes
+    ----------
+    path : str
+        Audio file.
+    emotion : str
+        One of :data:`EMOTIONS`.
+    speaker : str
+        ``corpus:speaker`` (unique across corpora).
+    corpus : str
+
+    """
+
+    path: str
+    emotion: str
+    speaker: str
+    corpus: str
+
+
+def canonical_emotion(label):
+    """Map a label's spelling onto :data:`EMOTIONS`; raise CorpusError when it is unknown."""
+    name = label.strip().lower().replace(' ', '_')
+    name = LABEL_SYNONYMS.get(name, name)
+    if name not in EMOTIONS:
+        raise CorpusError(f'unknown emotion label {label!r}; known: {EMOTIONS}')
+    return name
+
+
+def _audio_files(root):
+    if not os.path.isdir(root):
+        raise CorpusError(f'corpus folder {root} does not exist')
+    for folder, _, names in sorted(os.walk(root)):
+        for name in sorted(names):
+            stem, suffix = os.path.splitext(name)
+            if suffix.lower() in AUDIO_SUFFIXES:
+                yield os.path.join(folder, name), stem
+
+
+def read_ravdess(root):
+    """Read RAVDESS speech (``03-01-*``); the speaker is the actor number."""
+    utterances = []
+    for path, stem in _audio_files(root):
+        match = RAVDESS_NAME.match(stem)
+        if match:
+            emotion = RAVDESS_EMOTIONS[match.group(1)]
+            utterances.append(Utterance(path, emotion, f'ravdess:{match.group(5)}', 'ravdess'))
+    return utterances
+
+
+def read_tess(root):
+    """Read TESS; the emotion comes from the file name, whatever the folder is called."""
+    utterances = []
+    for path, stem in _audio_files(root):
+        match = TESS_NAME.match(stem)
+        if match and match.group(3).lower() in TESS_EMOTIONS:
+            emotion = TESS_EMOTIONS[match.group(3).lower()]
+            utterances.append(Utterance(path, emotion, f'tess:{match.group(1).upper()}', 'tess'))
+    return utterances
+
+
+def read_cremad(root):
+    """Read CREMA-D (``actor_sentence_emotion_level``); the speaker is the actor id."""
+    utterances = []
+    for path, stem in _audio_files(root):
+        match = CREMAD_NAME.match(stem)
+        if match and match.group(3) in CREMAD_EMOTIONS:
+            emotion = CREMAD_EMOTIONS[match.group(3)]
+            utterances.append(Utterance(path, emotion, f'cremad:{match.group(1)}', 'cremad'))
+    return utterances
+
+
+def read_emodb(root):
+    """Read Emo-DB (``speaker text emotion version``); the speaker is the 2-digit id."""
+    utterances = []
+    for path, stem in _audio_files(root):
+        match = EMODB_NAME.match(stem)
+        if match:
+            emotion = EMODB_EMOTIONS[match.group(3)]
+            utterances.append(Utterance(path, emotion, f'emodb:{match.group(1)}', 'emodb'))
+    return utterances
+
+
+def read_manifest(csv_path, corpus=None):
+    """
+    Read a CSV manifest with columns ``path,label,speaker``.
+
+    Parameters
+    ----------
+    csv_path : str
+        The manifest; relative paths in it are relative to its folder.
+    corpus : str, optional
+        Name used to prefix speakers; the manifest's folder name by default.
+
+    """
+    corpus = corpus or os.path.basename(os.path.dirname(os.path.abspath(csv_path)))
+    base = os.path.dirname(os.path.abspath(csv_path))
+    if not os.path.isfile(csv_path):
+        raise CorpusError(f'manifest {csv_path} does not exist')
+    utterances = []
+    with open(csv_path, newline='') as stream:
+        reader = csv.DictReader(stream)
+        missing = {'path', 'label', 'speaker'} - set(reader.fieldnames or ())
+        if missing:
+            raise CorpusError(f'manifest {csv_path} lacks the column(s) {sorted(missing)}')
+        for line, row in enumerate(reader, start=2):
+            try:
+                emotion = canonical_emotion(row['label'])
+            except CorpusError as error:
+                raise CorpusError(f'{csv_path}:{line}: {error}') from None
+            utterances.append(Utterance(os.path.join(base, row['path']), emotion,
+                                        f'{corpus}:{row["speaker"]}', corpus))
+    return utterances
+
+
+READERS = {'ravdess': read_ravdess, 'tess': read_tess, 'cremad': read_cremad,
+           'emodb': read_emodb, 'manifest': read_manifest}
+
+
+def read_corpus(kind, root):
+    """
+    Read one corpus with the reader named ``kind`` (see :data:`READERS`).
+
+    Raises
+    ------
+    CorpusError
+        For an unknown kind, a missing folder, or a folder without any matching file.
+
+    """
+    if kind not in READERS:
+        raise CorpusError(f'unknown corpus kind {kind!r}; known: {sorted(READERS)}')
+    utterances = READERS[kind](root)
+    if not utterances:
+        raise CorpusError(f'no {kind} recordings found under {root}')
+    return utterances

@@ -1,0 +1,151 @@
+"""
+The node's parameters: names, defaults, descriptions and validation, in one table.
+
+Kept free of rclpy so that it can be read, tested and documented without ROS. ``fixed``
+parameters define the node's input (model, topics, audio format, window) and may only change
+while the node is unconfigured; the others apply at once.
+"""
+
+from dataclasses import dataclass
+
+from ser_ros.audio import AudioFormat, AudioFormatError
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """
+    One node parameter.
+
+    Attributes
+    ----------
+    name : str
+    default : bool, int, float or str
+        Also fixes the parameter's type.
+    description : str
+    fixed : bool
+        Whether it can only change while the node is unconfigured.
+    check : callable or None
+        ``check(value)`` returns an error message, or None when the value is valid.
+
+    """
+
+    name: str
+    default: object
+    description: str
+    fixed: bool = True
+    check: object = None
+
+
+def _positive(value):
+    return None if value > 0 else 'must be > 0'
+
+
+def _non_negative(value):
+    return None if value >= 0 else 'must be >= 0'
+
+
+def _topic(value):
+    return None if value and ' ' not in value else 'must be a topic name'
+
+
+def _one_of(*choices):
+    def check(value):
+        return None if value in choices else f'must be one of {list(choices)}'
+    return check
+
+
+def _sample_format(value):
+    try:
+        AudioFormat(sample_format=value).validate()
+    except AudioFormatError as error:
+        return str(error)
+    return None
+
+
+def _coding_format(value):
+    try:
+        AudioFormat(coding_format=value).validate()
+    except AudioFormatError as error:
+        return str(error)
+    return None
+
+
+PARAMETERS = (
+    ParameterSpec('model_path', '', 'Model bundle folder; empty uses the shipped default model.'),
+    ParameterSpec('autostart', False, 'Configure and activate at start-up, for runs without a '
+                  'lifecycle manager.'),
+    ParameterSpec('audio_topic', '/audio/audio', 'audio_common_msgs/AudioData input topic.',
+                  check=_topic),
+    ParameterSpec('audio_info_topic', '/audio/audio_info', 'audio_common_msgs/AudioInfo topic '
+                  '(reliable, transient local) that gives the stream format.', check=_topic),
+    ParameterSpec('stamped_input', False, 'Subscribe to AudioDataStamped on '
+                  'audio_stamped_topic instead of AudioData, and use its header stamps.'),
+    ParameterSpec('audio_stamped_topic', '/audio/audio_stamped', 'audio_common_msgs/'
+                  'AudioDataStamped input topic (with stamped_input).', check=_topic),
+    ParameterSpec('audio_qos_reliability', 'best_effort', 'Audio subscription reliability: '
+                  'best_effort (sensor data QoS) or reliable.',
+                  check=_one_of('best_effort', 'reliable')),
+    ParameterSpec('audio_qos_depth', 50, 'Audio subscription queue depth [messages].',
+                  check=_positive),
+    ParameterSpec('channels', 1, 'Channels of the stream until an AudioInfo arrives.',
+                  check=lambda value: None if 1 <= value <= 64 else 'must be in 1..64'),
+    ParameterSpec('sample_rate', 16000, 'Sample rate [Hz] until an AudioInfo arrives.',
+                  check=lambda value: None if 1000 <= value <= 768000
+                  else 'must be in 1000..768000 Hz'),
+    ParameterSpec('sample_format', 'S16LE', 'PCM sample format until an AudioInfo arrives.',
+                  check=_sample_format),
+    ParameterSpec('coding_format', 'wave', 'wave (PCM) or mp3 until an AudioInfo arrives.',
+                  check=_coding_format),
+    ParameterSpec('window_s', 0.0, 'Analysis window [s]; 0 uses the model\'s.',
+                  check=_non_negative),
+    ParameterSpec('hop_s', 0.0, 'Time between estimates [s], a multiple of the frame hop; 0 '
+                  'uses the model\'s.', check=_non_negative),
+    ParameterSpec('adapt_normalisation', True, 'Adapt feature statistics to the speakers and '
+                  'microphone heard (recommended).'),
+    ParameterSpec('norm_horizon_s', 0.0, 'Forgetting time of the adapted statistics [s]; 0 '
+                  'uses the model\'s.', check=_non_negative),
+    ParameterSpec('torch_threads', 1, 'Threads for inference (the robot\'s CPU is shared).',
+                  check=_positive),
+    ParameterSpec('diagnostics_period_s', 1.0, 'Period of /diagnostics [s].', check=_positive),
+    ParameterSpec('dwell_s', -1.0, 'Smoothing: mean time an emotion lasts [s] (HMM dwell); 0 '
+                  'turns smoothing off; negative uses the model\'s.', fixed=False),
+    ParameterSpec('publish_raw', False, 'Also publish the unsmoothed BiLSTM output on '
+                  '~/raw (/emotion/raw).', fixed=False),
+    ParameterSpec('publish_non_speech', False, 'Also publish estimates for windows without '
+                  'speech (the smoothed belief decaying toward the prior).', fixed=False),
+    ParameterSpec('frame_id', '', 'frame_id of the published headers; empty uses the stamped '
+                  'input\'s frame_id.', fixed=False),
+    ParameterSpec('max_queue_s', 10.0, 'Audio waiting for inference beyond this is dropped, '
+                  'oldest first [s].', fixed=False, check=_positive),
+    ParameterSpec('max_chunk_s', 10.0, 'Messages holding more audio than this are rejected '
+                  '[s].', fixed=False, check=_positive),
+    ParameterSpec('warn_rtf', 0.5, 'Real-time factor (compute time / audio time) above which '
+                  'diagnostics warn.', fixed=False, check=_positive),
+)
+SPECS = {spec.name: spec for spec in PARAMETERS}
+
+
+def check_parameter(name, value, configured):
+    """
+    Return why ``name`` may not take ``value`` now, or None when it may.
+
+    Parameters
+    ----------
+    name : str
+        Parameter name; names not in :data:`PARAMETERS` are not checked.
+    value : bool, int, float or str
+        The proposed value.
+    configured : bool
+        Whether the node is configured or active (fixed parameters are then locked).
+
+    """
+    spec = SPECS.get(name)
+    if spec is None:
+        return None
+    if spec.fixed and configured:
+        return f'{name} fixes the node\'s input: change it while the node is unconfigured'
+    if spec.check is not None:
+        problem = spec.check(value)
+        if problem:
+            return f'{name}={value!r}: {problem}'
+    return None

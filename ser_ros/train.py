@@ -1,0 +1,349 @@
+"""
+``ser-train``: train a model bundle from labelled corpora.
+
+    ser-train --config config/train.yaml [key.subkey=value ...]
+
+Steps: read and split the corpora by speaker; train the BiLSTM on augmented window crops
+(Adam, class-balanced cross-entropy, early stopping on validation unweighted accuracy); fit the
+HMM on held-out streams made of the validation speakers' utterances; write the bundle and,
+in ``<output>/report/``, the test scores on the held-out speakers, the confusion matrices,
+the training curve, the HMM fit and the configuration used.
+"""
+
+import argparse
+import copy
+import datetime
+import json
+import logging
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+from tqdm import tqdm
+import yaml
+
+from ser_ros import __version__
+from ser_ros.bundle import ModelBundle, save_bundle, StreamingDefaults
+from ser_ros.dataset import Augmentation, balancing_weights, CropMaker, DatasetError, \
+    load_labelled_audio, speaker_split, utterance_frames
+from ser_ros.evaluate import classify, evaluate_bundle, scores
+from ser_ros.features import FeatureConfig, FrameFeaturizer
+from ser_ros.hmm import dwell_transition_matrix, filter_sequence, fit_hmm, HMMParams, \
+    observations
+from ser_ros.model import BiLSTMClassifier, ModelConfig
+from ser_ros.normalization import NormStats
+from ser_ros.recognizer import configure_torch, StreamingRecognizer
+from ser_ros.vad import VadConfig
+
+LOGGER = logging.getLogger(__name__)
+#: Dwell times [s] whose smoothing is reported after the HMM fit.
+DWELL_SWEEP_S = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
+#: Level of the background noise in the pauses of the HMM's held-out streams [dBFS].
+PAUSE_NOISE_DBFS = -60.0
+
+
+def load_config(path, overrides=()):
+    """
+    Read a YAML training configuration and apply ``key.subkey=value`` overrides.
+
+    Override values are parsed as YAML (``training.epochs=5``, ``split.fold=2``,
+    ``labels=[angry,happy]``).
+
+    Returns
+    -------
+    dict
+
+    """
+    with open(path) as stream:
+        config = yaml.safe_load(stream)
+    for override in overrides:
+        key, separator, value = override.partition('=')
+        if not separator:
+            raise ValueError(f'override {override!r} is not key=value')
+        target = config
+        *parents, leaf = key.split('.')
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = yaml.safe_load(value)
+    return config
+
+
+def seed_everything(seed):
+    """Seed Python, numpy and torch; return a numpy Generator for this run."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def placeholder_hmm(n_labels, streaming):
+    """Return HMM parameters that leave the raw output as it is (before the real fit)."""
+    startprob = np.full(n_labels, 1.0 / n_labels)
+    return HMMParams(startprob, dwell_transition_matrix(startprob, streaming.dwell_s,
+                                                        streaming.hop_s),
+                     np.zeros((n_labels, n_labels)), np.ones((n_labels, n_labels)))
+
+
+def train_network(model, train_data, validation_data, bundle, crop_maker, training,
+                  generator, progress=True):
+    """
+    Train ``model`` in place; keep the weights of the best validation epoch.
+
+    Returns
+    -------
+    list of dict
+        One row per epoch: loss, training and validation unweighted accuracy.
+
+    """
+    weights = torch.from_numpy(balancing_weights(train_data.label_indices, train_data.corpora,
+                                                 len(train_data.labels)))
+    targets = torch.from_numpy(train_data.label_indices).long()
+    optimizer = torch.optim.Adam(model.parameters(), lr=training['learning_rate'],
+                                 weight_decay=training['weight_decay'])
+    loss_function = torch.nn.CrossEntropyLoss(reduction='none')
+    batch_size = training['batch_size']
+    best_score, best_state, waited, history = -1.0, None, 0, []
+    epochs = tqdm(range(training['epochs']), desc='epochs', disable=not progress)
+    for epoch in epochs:
+        windows = torch.from_numpy(crop_maker.windows(train_data, generator))
+        order = torch.from_numpy(generator.permutation(len(windows)))
+        model.train()
+        total_loss, predictions = 0.0, torch.empty(len(windows), dtype=torch.long)
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            logits = model(windows[batch])
+            loss = (loss_function(logits, targets[batch]) * weights[batch]).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            total_loss += loss.item() * len(batch)
+            predictions[batch] = logits.argmax(dim=1)
+        model.eval()
+        train_ua = scores(train_data.label_indices, predictions.numpy(),
+                          train_data.labels)['unweighted_accuracy']
+        validation_ua = scores(validation_data.label_indices,
+                               classify(bundle, validation_data, 'adapted', model=model,
+                                        progress=False),
+                               validation_data.labels)['unweighted_accuracy']
+        history.append({'epoch': epoch + 1, 'loss': total_loss / len(windows),
+                        'train_ua': train_ua, 'validation_ua': validation_ua})
+        epochs.set_postfix(loss=f'{total_loss / len(windows):.3f}', train=f'{train_ua:.2f}',
+                           val=f'{validation_ua:.2f}')
+        LOGGER.info('epoch %d: loss %.3f, train UA %.3f, validation UA %.3f', epoch + 1,
+                    total_loss / len(windows), train_ua, validation_ua)
+        if validation_ua > best_score:
+            best_score, best_state, waited = validation_ua, copy.deepcopy(model.state_dict()), 0
+        else:
+            waited += 1
+            if waited >= training['patience']:
+                LOGGER.info('early stop after epoch %d', epoch + 1)
+                break
+    model.load_state_dict(best_state)
+    model.eval()
+    return history
+
+
+def held_out_streams(bundle, data, model, generator, pause_s):
+    """
+    Run each speaker's utterances, joined by pauses, through the streaming recogniser.
+
+    Returns
+    -------
+    sequences : list of numpy.ndarray, each shape (n_windows_i, n_labels)
+        HMM observations of the speech windows of each speaker's stream.
+    labels : list of numpy.ndarray, each shape (n_windows_i,), int
+        The label covering most of each window.
+
+    """
+    recognizer = StreamingRecognizer(bundle, model=model)
+    window_samples = int(recognizer.window_s * bundle.feature_config.sample_rate_hz)
+    rate = bundle.feature_config.sample_rate_hz
+    sequences, labels = [], []
+    for speaker in sorted(set(data.speakers)):
+        members = [i for i, s in enumerate(data.speakers) if s == speaker]
+        pieces, truth = [], []
+        for index in generator.permutation(members):
+            pause = int(generator.uniform(*pause_s) * rate)
+            pieces += [generator.standard_normal(pause).astype(np.float32)
+                       * 10 ** (PAUSE_NOISE_DBFS / 20), data.signals[index]]
+            truth += [np.full(pause, -1), np.full(len(data.signals[index]),
+                                                  data.label_indices[index])]
+        truth = np.concatenate(truth)
+        recognizer.reset()
+        sequence, sequence_labels = [], []
+        for estimate in recognizer.push(np.concatenate(pieces), 0.0):
+            end = int(round(estimate.end_time_s * rate))
+            covered = truth[max(0, end - window_samples):end]
+            covered = covered[covered >= 0]
+            if estimate.is_speech and len(covered):
+                sequence.append(observations(np.log(estimate.raw_probabilities)))
+                sequence_labels.append(np.bincount(covered).argmax())
+        if sequence:
+            sequences.append(np.array(sequence))
+            labels.append(np.array(sequence_labels))
+    return sequences, labels
+
+
+def dwell_sweep(params, sequences, labels, hop_s):
+    """
+    Report accuracy and label changes per minute of the filtered sequences for several dwells.
+
+    Returns
+    -------
+    list of dict
+
+    """
+    minutes = sum(len(sequence) for sequence in sequences) * hop_s / 60
+    rows = []
+    for dwell_s in DWELL_SWEEP_S:
+        smoothed = [filter_sequence(params.with_dwell(dwell_s, hop_s), sequence).argmax(axis=1)
+                    for sequence in sequences]
+        hits = sum(int(np.sum(s == truth)) for s, truth in zip(smoothed, labels))
+        flips = sum(int(np.sum(np.diff(s) != 0)) for s in smoothed)
+        rows.append({'dwell_s': dwell_s,
+                     'accuracy': hits / sum(len(truth) for truth in labels),
+                     'changes_per_minute': flips / minutes})
+    return rows
+
+
+def train(config, progress=True):
+    """
+    Train a bundle as ``config`` says, save it with its report, and return it.
+
+    Returns
+    -------
+    ser_ros.bundle.ModelBundle
+
+    """
+    started = time.monotonic()
+    generator = seed_everything(int(config['seed']))
+    configure_torch(config['training'].get('threads', 2))
+    feature_config = FeatureConfig.from_dict({**FeatureConfig().to_dict(),
+                                              **(config.get('features') or {})})
+    vad_config = VadConfig.from_dict({**VadConfig().to_dict(), **(config.get('vad') or {})})
+    streaming = StreamingDefaults(**config['streaming'])
+    labels = list(config['labels'])
+    data = load_labelled_audio(config['corpora'], labels, config.get('label_map') or {},
+                               feature_config.sample_rate_hz, progress)
+    split = speaker_split(data.speakers, data.corpora, int(config['seed']),
+                          **(config.get('split') or {}))
+    parts = {part: data.of_speakers(speakers) for part, speakers in split.items()}
+    if len(parts['validation']) == 0:
+        raise DatasetError('the split leaves no validation speakers')
+    LOGGER.info('speakers: %s', {part: len(speakers) for part, speakers in split.items()})
+
+    featurizer = FrameFeaturizer(feature_config)
+    cepstra, speech = utterance_frames(parts['train'], featurizer, vad_config)
+    prior = NormStats.of(np.concatenate([c[s] for c, s in zip(cepstra, speech)]))
+    model = BiLSTMClassifier(ModelConfig(n_features=feature_config.n_features,
+                                         n_labels=len(labels), **config['model']))
+    bundle = ModelBundle(labels=labels, feature_config=feature_config,
+                         model_config=model.config, norm=prior,
+                         hmm=placeholder_hmm(len(labels), streaming), streaming=streaming,
+                         vad=vad_config, state_dict=model.state_dict(),
+                         name=config.get('name', 'ser_model'))
+    crop_maker = CropMaker(featurizer, vad_config, streaming.window_s,
+                           Augmentation(**{key: tuple(value) if isinstance(value, list) else value
+                                           for key, value in config['augmentation'].items()}))
+    history = train_network(model, parts['train'], parts['validation'], bundle, crop_maker,
+                            config['training'], generator, progress)
+    bundle.state_dict = model.state_dict()
+
+    sequences, sequence_labels = held_out_streams(bundle, parts['validation'], model, generator,
+                                                  config['hmm']['pause_s'])
+    bundle.hmm, hmm_report = fit_hmm(sequences, sequence_labels, len(labels), streaming.dwell_s,
+                                     streaming.hop_s, config['hmm']['em_iterations'],
+                                     int(config['seed']))
+    hmm_report['dwell_sweep'] = dwell_sweep(bundle.hmm, sequences, sequence_labels,
+                                            streaming.hop_s)
+    training_time_s = time.monotonic() - started
+    bundle.metadata = {
+        'ser_ros_version': __version__, 'date': datetime.date.today().isoformat(),
+        'seed': config['seed'], 'corpora': config['corpora'],
+        'label_map': config.get('label_map') or {}, 'split': split,
+        'utterances': {part: len(members) for part, members in parts.items()},
+        'parameters': model.parameter_count(), 'epochs_run': len(history),
+        'best_validation_ua': max(row['validation_ua'] for row in history),
+        'training_time_s': round(training_time_s, 1), 'hmm_fit': hmm_report,
+    }
+    output = config['output']
+    write_report(bundle, config, history, parts['test'], os.path.join(output, 'report'),
+                 progress)
+    save_bundle(bundle, output)
+    LOGGER.info('saved %s (%.0f s)', output, training_time_s)
+    return bundle
+
+
+def write_report(bundle, config, history, test_data, folder, progress):
+    """Write the test scores, training curve, HMM fit and the configuration used."""
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, 'config.yaml'), 'w') as stream:
+        yaml.safe_dump(config, stream, sort_keys=False)
+    with open(os.path.join(folder, 'history.json'), 'w') as stream:
+        json.dump(history, stream, indent=1)
+    plot_history(history, os.path.join(folder, 'training.png'))
+    metadata = bundle.metadata
+    lines = [f'# Training report: {bundle.name}', '',
+             f"- trained {metadata['date']} with ser_ros {metadata['ser_ros_version']}, "
+             f"seed {metadata['seed']}, {metadata['epochs_run']} epochs, "
+             f"{metadata['training_time_s']:.0f} s on {torch.get_num_threads()} threads",
+             f"- {metadata['parameters']:,} parameters; utterances {metadata['utterances']}",
+             f"- best validation unweighted accuracy {metadata['best_validation_ua']:.1%}",
+             f"- HMM fit: {json.dumps({k: v for k, v in metadata['hmm_fit'].items() if k != 'dwell_sweep'})}",  # noqa: E501
+             '', '## Smoothing on held-out streams (validation speakers)', '',
+             '| dwell [s] | window accuracy | label changes / min |', '|---:|---:|---:|']
+    lines += [f"| {row['dwell_s']:.1f} | {row['accuracy']:.1%} | "
+              f"{row['changes_per_minute']:.1f} |" for row in metadata['hmm_fit']['dwell_sweep']]
+    lines += ['', '![training](training.png)', '']
+    if len(test_data):
+        results = evaluate_bundle(bundle, test_data, folder, f'{bundle.name} on held-out '
+                                  'speakers', progress)
+        bundle.metadata['test_ua'] = {condition: result['unweighted_accuracy']
+                                      for condition, result in results.items()}
+        lines += ['See [results.md](results.md) for the test speakers: unweighted accuracy '
+                  + ', '.join(f'{c} {r["unweighted_accuracy"]:.1%}' for c, r in results.items())]
+    with open(os.path.join(folder, 'report.md'), 'w') as stream:
+        stream.write('\n'.join(lines) + '\n')
+
+
+def plot_history(history, path):
+    """Plot loss and unweighted accuracies per epoch into a PNG."""
+    from matplotlib import pyplot
+    epochs = [row['epoch'] for row in history]
+    figure, (loss_axes, accuracy_axes) = pyplot.subplots(1, 2, figsize=(9, 3.2))
+    loss_axes.plot(epochs, [row['loss'] for row in history])
+    loss_axes.set_xlabel('epoch')
+    loss_axes.set_ylabel('weighted cross-entropy')
+    for key in ('train_ua', 'validation_ua'):
+        accuracy_axes.plot(epochs, [row[key] for row in history], label=key)
+    accuracy_axes.set_xlabel('epoch')
+    accuracy_axes.set_ylabel('unweighted accuracy')
+    accuracy_axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+
+
+def main(argv=None):
+    """Run ``ser-train``."""
+    parser = argparse.ArgumentParser(prog='ser-train', description=__doc__.split('\n\n')[0])
+    parser.add_argument('--config', default='config/train.yaml', help='training YAML')
+    parser.add_argument('overrides', nargs='*', metavar='key=value',
+                        help='values that replace the YAML\'s, e.g. training.epochs=5')
+    parser.add_argument('--quiet', action='store_true', help='no progress bars')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s')
+    try:
+        train(load_config(args.config, args.overrides), progress=not args.quiet)
+    except (DatasetError, ValueError, OSError) as error:
+        print(f'ser-train: {error}', file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Speaker-disjoint splits, label mapping, class balance and window crops."""
+
+import numpy as np
+import pytest
+from synthetic import silence, speech_like
+
+from ser_ros.corpora import Utterance
+from ser_ros.dataset import Augmentation, balancing_weights, crop, CropMaker, DatasetError, \
+    LabelledAudio, map_labels, speaker_split, speech_bounds
+from ser_ros.features import FeatureConfig, FrameFeaturizer
+from ser_ros.vad import VadConfig
+
+
+def corpus_speakers():
+    speakers, corpora = [], []
+    for corpus, count in (('ravdess', 24), ('urdu', 9)):
+        for speaker in range(count):
+            speakers += [f'{corpus}:{speaker:02d}'] * 5
+            corpora += [corpus] * 5
+    return speakers, corpora
+
+
+@pytest.mark.parametrize('options', [
+    {}, {'folds': 6, 'fold': 0}, {'folds': 6, 'fold': 5},
+    {'test_speakers': ['ravdess:01', 'urdu:03']}, {'validation_fraction': 0.3}])
+def test_splits_never_share_a_speaker(options):
+    speakers, corpora = corpus_speakers()
+    split = speaker_split(speakers, corpora, seed=3, **options)
+    train, validation, test = (set(split[part]) for part in ('train', 'validation', 'test'))
+    assert not (train & validation) and not (train & test) and not (validation & test)
+    assert train | validation | test == set(speakers)
+    assert validation and test
+
+
+def test_folds_cover_every_speaker_once():
+    speakers, corpora = corpus_speakers()
+    tested = [speaker for fold in range(6)
+              for speaker in speaker_split(speakers, corpora, 0, folds=6, fold=fold)['test']]
+    assert sorted(tested) == sorted(set(speakers))
+
+
+def test_splits_are_repeatable_with_the_seed():
+    speakers, corpora = corpus_speakers()
+    assert speaker_split(speakers, corpora, 5) == speaker_split(speakers, corpora, 5)
+
+
+def test_label_map_merges_drops_and_rejects():
+    utterances = [Utterance('a', emotion, 's', 'c')
+                  for emotion in ('calm', 'neutral', 'boredom', 'angry', 'surprised')]
+    kept = map_labels(utterances, ['neutral', 'angry'], {'calm': 'neutral', 'boredom': None})
+    assert [(u.emotion, index) for u, index in kept] == [('calm', 0), ('neutral', 0),
+                                                         ('angry', 1)]
+    with pytest.raises(DatasetError, match='bored'):
+        map_labels(utterances, ['neutral'], {'boredom': 'bored'})
+
+
+def test_balancing_weights_give_every_class_of_every_corpus_the_same_weight():
+    labels = np.array([0, 0, 0, 1, 0, 1, 1, 1])
+    corpora = ['a', 'a', 'a', 'a', 'b', 'b', 'b', 'b']
+    weights = balancing_weights(labels, corpora, 2)
+    totals = {(c, lab): weights[(labels == lab) & (np.array(corpora) == c)].sum()
+              for c in 'ab' for lab in (0, 1)}
+    np.testing.assert_allclose(list(totals.values()), 2.0)
+    assert weights.mean() == pytest.approx(1.0)
+
+
+def test_crops_have_the_window_length_and_overlap_the_speech():
+    generator = np.random.default_rng(0)
+    signal = np.concatenate([silence(1.0), speech_like(1.5), silence(1.5)])
+    featurizer = FrameFeaturizer(FeatureConfig())
+    start, end = speech_bounds(signal, featurizer, VadConfig())
+    assert 15000 <= start <= 17000 and 39000 <= end <= 41000
+    for speed in (0.9, 1.0, 1.1):
+        piece = crop(signal, (start, end), 32000, generator, speed)
+        assert piece.shape == (32000,)
+        assert np.abs(piece).max() > 0.05
+    short = crop(speech_like(0.5), (0, 8000), 32000, generator)
+    assert short.shape == (32000,) and np.all(short[8000:] == 0)
+
+
+def test_crop_maker_makes_normalised_model_input():
+    config = FeatureConfig()
+    data = LabelledAudio([speech_like(3.0, seed=i, pitch_hz=100 + 20 * i) for i in range(4)],
+                         np.array([0, 1, 0, 1]), ['s1', 's1', 's2', 's2'], ['c'] * 4,
+                         [f'p{i}' for i in range(4)], ['s1', 's1', 's2', 's2'], ['a', 'b'])
+    maker = CropMaker(FrameFeaturizer(config), VadConfig(), 2.0, Augmentation())
+    windows = maker.windows(data, np.random.default_rng(0))
+    assert windows.shape == (4, config.frames_in(32000), config.n_features)
+    assert np.all(np.isfinite(windows))
+    speaker_frames = windows[:2].reshape(-1, config.n_features)
+    assert np.abs(speaker_frames.mean(axis=0)).max() < 1.0

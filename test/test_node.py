@@ -1,0 +1,187 @@
+"""ser_node in its own process, over real DDS: audio in, smoothed /emotion out, faults survived."""
+
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.srv import GetState
+import numpy as np
+import pytest
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from ros_harness import RosPeer, start_process, stop_process, wait_for_line
+from synthetic import silence, speech_like, tiny_bundle
+
+from audio_common_msgs.msg import AudioData, AudioInfo
+from ser_ros.audio import AudioFormat
+from ser_ros.bundle import save_bundle
+from ser_ros.player import AudioPlayer
+from vision_msgs.msg import Classification, LabelInfo
+
+RELIABLE = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+@pytest.fixture(scope='module')
+def model_path(tmp_path_factory):
+    return save_bundle(tiny_bundle(window_s=1.0, hop_s=0.25),
+                       str(tmp_path_factory.mktemp('model') / 'tiny'))
+
+
+def start_node(model_path, *parameters):
+    args = ['--ros-args', '-p', f'model_path:={model_path}', '-p', 'autostart:=true']
+    for parameter in parameters:
+        args += ['-p', parameter]
+    node = start_process(*args, module='ser_ros.node')
+    return node
+
+
+class Listener:
+    """Collects what the node publishes."""
+
+    def __init__(self, peer):
+        self.emotion, self.raw, self.label_info, self.diagnostics = [], [], [], []
+        node = peer.node
+        node.create_subscription(Classification, '/emotion', self.emotion.append, RELIABLE)
+        node.create_subscription(Classification, '/emotion/raw', self.raw.append, RELIABLE)
+        node.create_subscription(LabelInfo, '/emotion/label_info', self.label_info.append,
+                                 LATCHED)
+        node.create_subscription(DiagnosticArray, '/diagnostics', self.diagnostics.append,
+                                 RELIABLE)
+
+    def last_values(self):
+        status = self.diagnostics[-1].status[0]
+        return status, {value.key: value.value for value in status.values}
+
+
+def check_stream(messages, label_info):
+    names = {entry.class_name for entry in label_info.class_map}
+    assert [entry.class_id for entry in label_info.class_map] == list(range(len(names)))
+    stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in messages]
+    assert all(later > earlier for earlier, later in zip(stamps, stamps[1:]))
+    for message in messages:
+        scores = [result.score for result in message.results]
+        assert {result.class_id for result in message.results} == names
+        assert sum(scores) == pytest.approx(1.0, abs=1e-6)
+        assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize('coding', ['wave', 'mp3'])
+def test_audio_stream_gives_smoothed_classifications(model_path, coding):
+    node = start_node(model_path, 'publish_raw:=true')
+    try:
+        wait_for_line(node, 'active')
+        with RosPeer() as peer:
+            listener = Listener(peer)
+            player = AudioPlayer(peer.node, AudioFormat(coding_format=coding))
+            player.publish_info()
+            assert peer.spin_until(lambda: player.audio_publisher.get_subscription_count() > 0
+                                   and listener.label_info)
+            player.play(np.concatenate([speech_like(3.0), silence(1.0)]), rate=4.0)
+            # 3 s of speech, 1 s windows every 0.25 s: about nine windows with speech.
+            assert peer.spin_until(lambda: len(listener.emotion) >= 8 and listener.diagnostics)
+        check_stream(listener.emotion, listener.label_info[0])
+        check_stream(listener.raw, listener.label_info[0])
+        status, values = listener.last_values()
+        assert values['lifecycle_state'] == 'active' and values['model'] == 'tiny'
+        assert values['rejected'] == '0'
+    finally:
+        output = stop_process(node)
+    assert 'Traceback' not in output
+
+
+def send(peer, publisher, message, count=1):
+    for _ in range(count):
+        publisher.publish(message)
+    peer.spin_until(lambda: False, timeout=0.2)
+
+
+def test_malformed_messages_are_rejected_counted_and_survived(model_path):
+    node = start_node(model_path, 'max_chunk_s:=2.0')
+    try:
+        wait_for_line(node, 'active')
+        with RosPeer() as peer:
+            listener = Listener(peer)
+            info = peer.node.create_publisher(AudioInfo, '/audio/audio_info', LATCHED)
+            audio = peer.node.create_publisher(AudioData, '/audio/audio', RELIABLE)
+            good_info = AudioInfo(channels=1, sample_rate=16000, sample_format='S16LE',
+                                  bitrate=256000, coding_format='wave')
+            info.publish(good_info)
+            assert peer.spin_until(lambda: audio.get_subscription_count() > 0)
+            send(peer, audio, AudioData(data=bytes(3)))                  # odd byte count
+            send(peer, audio, AudioData(data=b''))                       # empty
+            send(peer, audio, AudioData(data=bytes(16000 * 2 * 5)))      # 5 s > max_chunk_s
+            send(peer, info, AudioInfo(channels=1, sample_rate=16000, sample_format='S20LE',
+                                       coding_format='wave'))            # unknown format
+            send(peer, audio, AudioData(data=bytes(3200)))               # ...so no format
+            send(peer, info, AudioInfo(channels=1, sample_rate=12, sample_format='S16LE',
+                                       coding_format='wave'))            # absurd rate
+            send(peer, info, AudioInfo(channels=1, sample_rate=16000, sample_format='S16LE',
+                                       coding_format='opus'))            # unknown coding
+            send(peer, info, good_info)
+            speech = (np.clip(speech_like(2.0), -1, 1) * 32767).astype('<i2').tobytes()
+            for start in range(0, len(speech), 4096):
+                audio.publish(AudioData(data=speech[start:start + 4096]))
+            assert peer.spin_until(lambda: len(listener.emotion) >= 3)
+
+            def counted():
+                return listener.diagnostics and int(listener.last_values()[1]['rejected']) >= 4
+            assert peer.spin_until(counted, timeout=5.0)
+        status, values = listener.last_values()
+        assert int(values['rejected_malformed']) >= 1 and int(values['rejected_empty']) >= 1
+        assert int(values['rejected_huge']) >= 1 and int(values['rejected_format']) >= 3
+        assert int(values['rejected_no_format']) >= 1
+        assert node.poll() is None
+    finally:
+        output = stop_process(node)
+    assert 'rejected audio' in output and 'Traceback' not in output
+
+
+def call(peer, client, request):
+    assert client.wait_for_service(timeout_sec=10.0)
+    future = client.call_async(request)
+    assert peer.spin_until(future.done)
+    return future.result()
+
+
+def test_a_missing_model_fails_configure_with_a_clear_message(tmp_path):
+    node = start_node(str(tmp_path / 'no_model'))
+    try:
+        lines = wait_for_line(node, 'cannot configure')
+        assert 'no_model does not exist' in lines[-1]
+        with RosPeer() as peer:
+            client = peer.node.create_client(GetState, '/ser_node/get_state')
+            assert call(peer, client, GetState.Request()).current_state.label == 'unconfigured'
+        assert node.poll() is None
+    finally:
+        stop_process(node)
+
+
+def parameter(name, value):
+    if isinstance(value, float):
+        wrapped = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
+    else:
+        wrapped = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+    return Parameter(name=name, value=wrapped)
+
+
+def test_input_parameters_are_locked_while_active_and_smoothing_is_live(model_path):
+    node = start_node(model_path)
+    try:
+        wait_for_line(node, 'active')
+        with RosPeer() as peer:
+            client = peer.node.create_client(SetParameters, '/ser_node/set_parameters')
+            results = call(peer, client, SetParameters.Request(parameters=[
+                parameter('audio_topic', '/elsewhere')])).results
+            assert not results[0].successful and 'unconfigured' in results[0].reason
+            results = call(peer, client, SetParameters.Request(parameters=[
+                parameter('max_queue_s', -1.0)])).results
+            assert not results[0].successful and 'must be > 0' in results[0].reason
+            results = call(peer, client, SetParameters.Request(parameters=[
+                parameter('dwell_s', 1.0)])).results
+            assert results[0].successful
+        time.sleep(0.2)
+        assert node.poll() is None
+    finally:
+        stop_process(node)

@@ -1,0 +1,108 @@
+"""A tiny end-to-end training run writes a loadable bundle that the CLI tools use."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+from synthetic import RATE_HZ, silence, speech_like
+
+from ser_ros.bundle import load_bundle
+from ser_ros.train import load_config, train
+
+EMOTION_CODES = {'neutral': '01', 'happy': '03', 'sad': '04', 'angry': '05'}
+PITCH_HZ = {'neutral': 120.0, 'happy': 220.0, 'sad': 90.0, 'angry': 300.0}
+
+
+def make_ravdess_like_corpus(root, actors=6, takes=2):
+    """Write RAVDESS-named FLAC files whose pitch and level depend on the emotion."""
+    for actor in range(1, actors + 1):
+        for emotion, code in EMOTION_CODES.items():
+            for take in range(1, takes + 1):
+                signal = np.concatenate([
+                    silence(0.3), speech_like(1.6, pitch_hz=PITCH_HZ[emotion] + 5 * actor,
+                                              seed=actor * 10 + take), silence(0.3)])
+                folder = root / f'Actor_{actor:02d}'
+                folder.mkdir(parents=True, exist_ok=True)
+                name = f'03-01-{code}-01-01-{take:02d}-{actor:02d}.flac'
+                soundfile.write(folder / name, signal, RATE_HZ)
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory, repo_root):
+    root = tmp_path_factory.mktemp('training')
+    make_ravdess_like_corpus(root / 'corpus')
+    config = load_config(os.path.join(repo_root, 'config', 'train.yaml'), [
+        f'corpora=[{{kind: ravdess, root: {root / "corpus"}}}]',
+        'labels=[neutral, happy, sad, angry]', 'label_map={}',
+        'split.test_speakers=[ravdess:05, ravdess:06]', 'split.validation_fraction=0.2',
+        'model={hidden_size: 8, num_layers: 1, dropout: 0.0, conv_channels: 8}',
+        'training.epochs=3', 'training.patience=2', 'streaming.window_s=1.0',
+        'streaming.hop_s=0.5', 'hmm.em_iterations=2', 'name=tiny_test',
+        f'output={root / "model"}'])
+    train(config, progress=False)
+    return root
+
+
+def test_training_writes_a_loadable_bundle_and_a_report(trained):
+    bundle = load_bundle(trained / 'model')
+    assert bundle.labels == ['neutral', 'happy', 'sad', 'angry'] and bundle.name == 'tiny_test'
+    split = bundle.metadata['split']
+    assert split['test'] == ['ravdess:05', 'ravdess:06']
+    assert not set(split['train']) & set(split['validation'])
+    assert 1 <= bundle.metadata['epochs_run'] <= 3
+    report = trained / 'model' / 'report'
+    for name in ('report.md', 'results.md', 'results.json', 'confusion_adapted.png',
+                 'confusion_cold.png', 'training.png', 'config.yaml'):
+        assert (report / name).is_file(), name
+    results = json.loads((report / 'results.json').read_text())
+    assert results['adapted']['count'] == 2 * 4 * 2
+    assert 0.0 <= results['adapted']['unweighted_accuracy'] <= 1.0
+
+
+def run_tool(*args):
+    return subprocess.run([sys.executable, '-m', *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_predict_cli_on_a_stereo_44k_wav(trained, tmp_path):
+    stereo = np.stack([speech_like(2.0, 44100)] * 2, axis=1)
+    soundfile.write(tmp_path / 'stereo.wav', stereo, 44100)
+    done = run_tool('ser_ros.predict', '--model', str(trained / 'model'), '--file',
+                    str(tmp_path / 'stereo.wav'), '--json')
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result['label'] in ('neutral', 'happy', 'sad', 'angry')
+    assert sum(result['probabilities'].values()) == pytest.approx(1.0, abs=1e-3)
+    assert result['duration_s'] == pytest.approx(2.0, abs=0.01)
+
+
+def test_predict_cli_batch_over_a_folder_into_csv(trained, tmp_path):
+    output = tmp_path / 'predictions.csv'
+    (trained / 'corpus' / 'Actor_01' / 'broken.wav').write_text('not audio')
+    done = run_tool('ser_ros.predict', '--model', str(trained / 'model'), '--input',
+                    str(trained / 'corpus' / 'Actor_01'), '--output', str(output))
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(output.open()))
+    assert len(rows) == 9
+    broken = [row for row in rows if row['path'].endswith('broken.wav')]
+    assert broken[0]['error'] and not broken[0]['label']
+    assert all(row['label'] for row in rows if row is not broken[0])
+    assert '8 recordings classified, 1 unreadable' in done.stderr
+
+
+def test_evaluate_cli_regenerates_the_results_table(trained, tmp_path):
+    done = run_tool('ser_ros.evaluate', '--model', str(trained / 'model'), '--output-dir',
+                    str(tmp_path / 'assets'))
+    assert done.returncode == 0, done.stderr
+    assert '| **unweighted accuracy** |' in done.stdout
+    assert (tmp_path / 'assets' / 'confusion_adapted.png').is_file()
+
+
+def test_predict_cli_names_a_missing_model(tmp_path):
+    done = run_tool('ser_ros.predict', '--model', str(tmp_path / 'none'), '--file', 'x.wav')
+    assert done.returncode == 2 and 'does not exist' in done.stderr
