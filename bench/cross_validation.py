@@ -61,7 +61,7 @@ def main():
     with ProcessPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(run_fold, [args.corpus] * len(folds), folds,
                              [args.output_root] * len(folds), [args.overrides] * len(folds)))
-    print(f'| fold | test speakers | UA adapted | UA cold | epochs | minutes |')
+    print('| fold | test speakers | UA adapted | UA cold | epochs | minutes |')
     print('|---:|---|---:|---:|---:|---:|')
     for row in rows:
         print(f"| {row['fold']} | {' '.join(row['test_speakers'])} | {row['adapted_ua']:.1%} | "

@@ -152,8 +152,9 @@ def main(argv=None):
                   f'{best.score:4.2f}  ({others})', flush=True)
 
         node.create_subscription(Classification, '/emotion', show, 10)
-        print(f'playing {len(recordings)} recordings ({len(signal_) / audio_format.sample_rate:.0f}'
-              f' s, {audio_format.coding_format}) onto /audio/audio; /emotion:', flush=True)
+        duration_s = len(signal_) / audio_format.sample_rate
+        print(f'playing {len(recordings)} recordings ({duration_s:.0f} s, '
+              f'{audio_format.coding_format}) onto /audio/audio; /emotion:', flush=True)
         playing = threading.Thread(target=player.play, args=(signal_, args.rate), daemon=True)
         playing.start()
         while playing.is_alive():
