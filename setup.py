@@ -42,6 +42,7 @@ setup(
             'ser-evaluate = ser_ros.evaluate:main',
             'ser-play = ser_ros.player:main',
             'ser-demo = ser_ros.demo:main',
+            'ser-bag = ser_ros.bag_cli:main',
         ],
     },
 )

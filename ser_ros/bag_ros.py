@@ -1,0 +1,204 @@
+"""
+Bags and live ROS: replay a bag onto its topics, record the emotion topics into a bag.
+
+For machines without ``ros2 bag``: messages are published from their raw CDR bytes with the
+recorded timing, and recorded as raw CDR, so nothing is decoded and re-encoded on the way.
+"""
+
+import importlib
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import rclpy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rosbags.rosbag2 import Reader, Writer
+
+from ser_ros.bags import INFO_TOPIC, STAMPED_TOPIC, STORAGES, typestore
+from ser_ros.player import wait_for_subscribers
+
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+STREAM = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
+EMOTION_TOPICS = {'/emotion': 'vision_msgs/msg/Classification',
+                  '/emotion/raw': 'vision_msgs/msg/Classification'}
+
+
+def message_class(msgtype):
+    """Return the rclpy message class of ``pkg/msg/Name``."""
+    package, _, name = msgtype.split('/')
+    return getattr(importlib.import_module(f'{package}.msg'), name)
+
+
+class BagPlayer:
+    """
+    Publish a bag's messages on their topics with the recorded timing.
+
+    Parameters
+    ----------
+    node : rclpy.node.Node
+    bag_path : str
+    topics : list of str, optional
+        Topics to play; all by default.
+
+    """
+
+    def __init__(self, node, bag_path, topics=None):
+        self.bag_path = bag_path
+        with Reader(bag_path) as reader:
+            self.connections = [c for c in reader.connections
+                                if topics is None or c.topic in topics]
+            self.start_ns, self.end_ns = reader.start_time, reader.end_time
+        self.publishers = {
+            c.topic: node.create_publisher(message_class(c.msgtype), c.topic,
+                                           LATCHED if c.topic == INFO_TOPIC else STREAM)
+            for c in self.connections}
+
+    def play(self, rate=1.0, start_offset_s=0.0, loop=False, stop=None):
+        """
+        Publish the messages, paced at ``rate`` times the recorded speed (0: at once).
+
+        Parameters
+        ----------
+        rate : float
+            Pace relative to the recording.
+        start_offset_s : float
+            Skip the first seconds of the bag.
+        loop : bool
+            Start again at the end, until ``stop`` is set.
+        stop : threading.Event, optional
+            Set it to stop playing.
+
+        Returns
+        -------
+        int
+            Messages published.
+
+        """
+        first_ns = self.start_ns + int(start_offset_s * 1e9)
+        published = 0
+        while True:
+            started = time.monotonic()
+            with Reader(self.bag_path) as reader:
+                connections = [c for c in reader.connections
+                               if c.topic in self.publishers]
+                for connection, timestamp_ns, raw in reader.messages(connections=connections,
+                                                                     start=first_ns):
+                    if stop is not None and stop.is_set():
+                        return published
+                    if rate > 0:
+                        delay = started + (timestamp_ns - first_ns) / 1e9 / rate - \
+                            time.monotonic()
+                        if delay > 0:
+                            time.sleep(delay)
+                    self.publishers[connection.topic].publish(raw)
+                    published += 1
+            if not loop or (stop is not None and stop.is_set()):
+                return published
+
+
+class EmotionRecorder:
+    """
+    Record Classification topics into a bag as raw CDR, stamped with the receive time.
+
+    Parameters
+    ----------
+    node : rclpy.node.Node
+    path : str
+        Bag folder to create.
+    topics : dict of str to str
+        Topic -> message type.
+    storage : str
+        ``'sqlite3'`` or ``'mcap'``.
+
+    """
+
+    def __init__(self, node, path, topics=EMOTION_TOPICS, storage='sqlite3'):
+        self.node = node
+        self.count = 0
+        self._writer = Writer(path, version=8, storage_plugin=STORAGES[storage])
+        self._writer.open()
+        store = typestore()
+        for topic, msgtype in topics.items():
+            connection = self._writer.add_connection(topic, msgtype, typestore=store)
+            node.create_subscription(message_class(msgtype), topic,
+                                     self._callback(connection), STREAM, raw=True)
+
+    def _callback(self, connection):
+        def record(raw):
+            self._writer.write(connection, self.node.get_clock().now().nanoseconds, raw)
+            self.count += 1
+        return record
+
+    def close(self):
+        """Finish the bag."""
+        self._writer.close()
+
+
+def spin_while(node, condition, timeout_s):
+    """Spin ``node`` while ``condition()`` holds, at most ``timeout_s`` seconds."""
+    deadline = time.monotonic() + timeout_s
+    while condition() and time.monotonic() < deadline:
+        rclpy.spin_once(node, timeout_sec=0.05)
+
+
+def start_node_process(model_path, extra_parameters=()):
+    """Start ser_node for stamped bag audio (raw output on) in its own process."""
+    command = [sys.executable, '-m', 'ser_ros.node', '--ros-args', '-p', 'autostart:=true',
+               '-p', 'stamped_input:=true', '-p', 'publish_raw:=true',
+               '-p', 'audio_qos_reliability:=reliable']
+    if model_path:
+        command += ['-p', f'model_path:={model_path}']
+    for parameter in extra_parameters:
+        command += ['-p', parameter]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def run_live(bag_path, recording_path, model_path='', rate=1.0, storage='sqlite3',
+             node_parameters=()):
+    """
+    Replay a bag to ser_node in its own process and record what it publishes.
+
+    Returns
+    -------
+    int
+        Emotion messages recorded.
+
+    """
+    node_process = start_node_process(model_path, node_parameters)
+    rclpy.init()
+    node = rclpy.create_node('ser_bag_evaluator')
+    try:
+        recorder = EmotionRecorder(node, recording_path, storage=storage)
+        player = BagPlayer(node, bag_path)
+        if not wait_for_subscribers(node, player.publishers[STAMPED_TOPIC], 60.0):
+            raise RuntimeError('ser_node did not subscribe to the bag audio')
+        time.sleep(1.0)
+        playing = threading.Thread(target=player.play, args=(rate,), daemon=True)
+        playing.start()
+        spin_while(node, playing.is_alive, float('inf'))
+        last = [recorder.count, time.monotonic()]
+
+        def still_arriving():
+            if recorder.count != last[0]:
+                last[:] = [recorder.count, time.monotonic()]
+            return time.monotonic() - last[1] < 3.0
+        spin_while(node, still_arriving, 120.0)
+        recorder.close()
+        return recorder.count
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+        node_process.send_signal(2)
+        try:
+            node_process.wait(10)
+        except subprocess.TimeoutExpired:
+            node_process.kill()
+
+
+def ensure_absent(path):
+    """Raise FileExistsError when ``path`` exists (bags are never overwritten)."""
+    if os.path.exists(path):
+        raise FileExistsError(f'{path} exists')
