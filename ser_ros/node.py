@@ -242,8 +242,9 @@ class EmotionRecognizerNode(LifecycleNode):
             self._reject(f'unusable audio format from {source}: {error}', 'format')
             return
         changed = self._format is not None and audio_format != self._format
+        # The sample clock of unstamped audio runs on (it only ever jumps forward), so that
+        # the stamps of /emotion keep increasing across a format change.
         self._decoder, self._format = decoder, audio_format
-        self._stream_clock_s = None
         if changed:
             self._counts['format_changes'] += 1
             self.get_logger().info(f'audio format changed to {audio_format}: buffers reset')

@@ -185,3 +185,46 @@ def test_input_parameters_are_locked_while_active_and_smoothing_is_live(model_pa
         assert node.poll() is None
     finally:
         stop_process(node)
+
+
+def test_bursts_format_changes_and_pauses_are_survived_with_a_bounded_queue(model_path):
+    node = start_node(model_path, 'max_queue_s:=3.0', 'audio_qos_reliability:=reliable',
+                      'audio_qos_depth:=1000')
+    try:
+        wait_for_line(node, 'active')
+        with RosPeer() as peer:
+            listener = Listener(peer)
+            info = peer.node.create_publisher(AudioInfo, '/audio/audio_info', LATCHED)
+            audio = peer.node.create_publisher(AudioData, '/audio/audio', RELIABLE)
+            info.publish(AudioInfo(channels=1, sample_rate=16000, sample_format='S16LE',
+                                   coding_format='wave'))
+            assert peer.spin_until(lambda: audio.get_subscription_count() > 0)
+            # A burst: 30 s of audio at once, ten times max_queue_s: the oldest is dropped.
+            speech = (speech_like(30.0) * 32767).astype('<i2').tobytes()
+            for start in range(0, len(speech), 4096):
+                audio.publish(AudioData(data=speech[start:start + 4096]))
+            assert peer.spin_until(lambda: len(listener.emotion) >= 3)
+            peer.spin_until(lambda: False, timeout=1.5)            # a pause
+            # The format changes mid-stream: 48 kHz stereo float.
+            info.publish(AudioInfo(channels=2, sample_rate=48000, sample_format='F32LE',
+                                   coding_format='wave'))
+            peer.spin_until(lambda: False, timeout=0.3)
+            before = len(listener.emotion)
+            stereo = np.repeat(speech_like(3.0, rate_hz=48000)[:, None], 2, axis=1)
+            payload = stereo.astype('<f4').tobytes()
+            for start in range(0, len(payload), 16384):
+                audio.publish(AudioData(data=payload[start:start + 16384]))
+            assert peer.spin_until(lambda: len(listener.emotion) >= before + 5)
+
+            def reported():
+                values = listener.last_values()[1] if listener.diagnostics else {}
+                return values.get('format_changes') == '1' and float(values['dropped_s']) > 0
+            assert peer.spin_until(reported, timeout=5.0)
+        status, values = listener.last_values()
+        assert float(values['queue_s']) <= 3.5
+        assert float(values['dropped_s']) >= 10.0
+        check_stream(listener.emotion, listener.label_info[0])
+        assert node.poll() is None
+    finally:
+        output = stop_process(node)
+    assert 'inference cannot keep up' in output and 'Traceback' not in output

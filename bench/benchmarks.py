@@ -1,0 +1,274 @@
+"""
+Speed and size of ser_ros on this machine: prints a table and writes bench/results.json.
+
+    python bench/benchmarks.py [--model models/default] [--soak-minutes 60] [--quick]
+
+1. Real-time factor (compute time / audio time) of the streaming recogniser at the model's
+   window and hop, for other windows and hops, and of the naive way (every window framed and
+   classified from scratch) side by side.
+2. Hop-to-publish latency through the real node in its own process: the AudioData chunk that
+   completes a window is published -> its Classification arrives (p50/p95/p99).
+3. Node start-up: process start -> active, and -> first estimate.
+4. Node memory (RSS) after start and while ``--soak-minutes`` of audio are pushed at full speed
+   (the soak of issue 8), sampled over time.
+5. Training time, parameters and size of the model (from its bundle).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import rclpy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+import torch
+
+from audio_common_msgs.msg import AudioData
+from ser_ros.audio import AudioFormat, encode_pcm
+from ser_ros.bundle import default_model_path, load_bundle
+from ser_ros.features import FrameFeaturizer, model_input
+from ser_ros.player import AudioPlayer
+from ser_ros.recognizer import configure_torch, StreamingRecognizer
+from vision_msgs.msg import Classification
+
+RATE_HZ = 16000
+RELIABLE = QoSProfile(depth=500, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def speech_like(duration_s, seed=0):
+    """Voiced, syllable-modulated test audio (as in the tests), shape (n,), float32."""
+    t = np.arange(int(duration_s * RATE_HZ)) / RATE_HZ
+    generator = np.random.default_rng(seed)
+    pitch = 140.0 * (1 + 0.1 * np.sin(2 * np.pi * 0.7 * t))
+    phase = 2 * np.pi * np.cumsum(pitch) / RATE_HZ
+    voiced = sum(np.sin(k * phase) / k for k in range(1, 12))
+    envelope = np.clip(np.sin(2 * np.pi * 4.0 * t), 0, None) ** 0.5
+    return (0.2 * voiced * envelope + 0.003 * generator.standard_normal(len(t))).astype(
+        np.float32)
+
+
+def streaming_rtf(bundle, audio, window_s=None, hop_s=None, chunk_s=0.128):
+    """Return the real-time factor of pushing ``audio`` in chunks through the recogniser."""
+    recognizer = StreamingRecognizer(bundle, window_s=window_s, hop_s=hop_s)
+    chunk = int(chunk_s * RATE_HZ)
+    recognizer.push(audio[:RATE_HZ * 3])
+    recognizer.reset()
+    started = time.perf_counter()
+    for start in range(0, len(audio), chunk):
+        recognizer.push(audio[start:start + chunk])
+    return (time.perf_counter() - started) / (len(audio) / RATE_HZ)
+
+
+def naive_rtf(bundle, audio, window_s, hop_s):
+    """Real-time factor of recomputing every window from scratch (features and model)."""
+    featurizer = FrameFeaturizer(bundle.feature_config)
+    model = bundle.build_model()
+    window, hop = int(window_s * RATE_HZ), int(hop_s * RATE_HZ)
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for end in range(window, len(audio) + 1, hop):
+            cepstra, _ = featurizer.frames(audio[end - window:end])
+            frames = model_input(bundle.norm.apply(cepstra), bundle.feature_config)
+            model(torch.from_numpy(frames[None]))
+    return (time.perf_counter() - started) / (len(audio) / RATE_HZ)
+
+
+def percentiles(values):
+    """Return p50, p95, p99 of ``values`` in milliseconds."""
+    return {f'p{q}': round(float(np.percentile(values, q)) * 1000, 2) for q in (50, 95, 99)}
+
+
+def rss_mb(pid):
+    """Return the resident set size of a process [MB]."""
+    with open(f'/proc/{pid}/status') as status:
+        for line in status:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1]) / 1024
+    return float('nan')
+
+
+class NodeUnderTest:
+    """ser_node in its own process plus a peer node that feeds it and listens."""
+
+    def __init__(self, model_path, *parameters):
+        self.started = time.monotonic()
+        command = [sys.executable, '-m', 'ser_ros.node', '--ros-args', '-p', 'autostart:=true',
+                   '-p', f'model_path:={model_path}', '-p', 'audio_qos_reliability:=reliable',
+                   '-p', 'audio_qos_depth:=500']
+        for parameter in parameters:
+            command += ['-p', parameter]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True)
+        self.active_after_s = None
+        threading.Thread(target=self._watch, daemon=True).start()
+        self.node = rclpy.create_node('ser_bench')
+        self.received = []
+        self.node.create_subscription(Classification, '/emotion', self._on_emotion, RELIABLE)
+        self.player = AudioPlayer(self.node, AudioFormat(), chunk_s=0.128)
+        self.audio = self.player.audio_publisher
+
+    def _watch(self):
+        for line in self.process.stdout:
+            if self.active_after_s is None and ' active' in line:
+                self.active_after_s = time.monotonic() - self.started
+
+    def _on_emotion(self, message):
+        if not self.received:
+            self.first_estimate_monotonic = time.monotonic()
+        self.received.append((time.perf_counter(), message))
+
+    def wait(self, condition, timeout_s):
+        deadline = time.monotonic() + timeout_s
+        while not condition() and time.monotonic() < deadline:
+            rclpy.spin_once(self.node, timeout_sec=0.01)
+        return condition()
+
+    def close(self):
+        self.node.destroy_node()
+        self.process.send_signal(2)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def node_startup_and_latency(model_path, bundle, windows=100):
+    """Start the node, time its start-up, then time hop-to-publish for ``windows`` windows."""
+    under_test = NodeUnderTest(model_path)
+    try:
+        under_test.player.publish_info()
+        under_test.wait(lambda: under_test.audio.get_subscription_count() > 0, 60.0)
+        subscribed_s = time.monotonic() - under_test.started
+        hop = int(bundle.streaming.hop_s * RATE_HZ)
+        window = int(bundle.streaming.window_s * RATE_HZ)
+        audio = speech_like(bundle.streaming.window_s + windows * bundle.streaming.hop_s + 1)
+        payload = encode_pcm(audio, AudioFormat())
+        # First the window minus one hop, then one hop per message: each completes a window.
+        under_test.audio.publish(AudioData(data=payload[:2 * (window - hop)]))
+        sent_at, position = [], 2 * (window - hop)
+        for _ in range(windows):
+            before = len(under_test.received)
+            sent_at.append(time.perf_counter())
+            under_test.audio.publish(AudioData(data=payload[position:position + 2 * hop]))
+            position += 2 * hop
+            under_test.wait(lambda: len(under_test.received) > before, 5.0)
+            under_test.wait(lambda: False, 0.02)
+        first_estimate_s = (under_test.first_estimate_monotonic - under_test.started
+                            if under_test.received else float('nan'))
+        latencies = [received - sent for sent, (received, _) in
+                     zip(sent_at, under_test.received[-windows:])]
+        return {'process_to_active_s': round(under_test.active_after_s or float('nan'), 2),
+                'process_to_subscribed_s': round(subscribed_s, 2),
+                'process_to_first_estimate_s': round(first_estimate_s, 2),
+                'hop_to_publish_ms': percentiles(latencies),
+                'windows': len(latencies), 'rss_after_start_mb': round(
+                    rss_mb(under_test.process.pid), 1)}
+    finally:
+        under_test.close()
+
+
+def soak(model_path, minutes, speed=60.0):
+    """Push ``minutes`` of audio through the node at ``speed`` x real time; sample its RSS."""
+    under_test = NodeUnderTest(model_path, 'max_queue_s:=600.0')
+    try:
+        under_test.player.publish_info()
+        under_test.wait(lambda: under_test.audio.get_subscription_count() > 0, 60.0)
+        block = speech_like(60.0)
+        payload = encode_pcm(block, AudioFormat())
+        chunk = int(0.128 * RATE_HZ) * 2
+        samples = [(0.0, rss_mb(under_test.process.pid))]
+        started = time.monotonic()
+        for minute in range(minutes):
+            for position in range(0, len(payload), chunk):
+                under_test.audio.publish(AudioData(data=payload[position:position + chunk]))
+                target = started + (minute * 60 + position / 2 / RATE_HZ) / speed
+                delay = target - time.monotonic()
+                if delay > 0:
+                    under_test.wait(lambda: False, delay)
+            samples.append((minute + 1, rss_mb(under_test.process.pid)))
+        expected = minutes * 60 / 0.5 * 0.9
+        under_test.wait(lambda: len(under_test.received) >= expected, 60.0)
+        return {'audio_minutes': minutes, 'speed': speed, 'estimates': len(under_test.received),
+                'rss_mb_by_minute': [(m, round(r, 1)) for m, r in samples],
+                'rss_growth_mb_after_first_5_min': round(
+                    samples[-1][1] - samples[min(5, len(samples) - 1)][1], 1)}
+    finally:
+        under_test.close()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--model', default=default_model_path())
+    parser.add_argument('--soak-minutes', type=int, default=60)
+    parser.add_argument('--quick', action='store_true', help='shorter runs, no soak')
+    parser.add_argument('--output', default=os.path.join(os.path.dirname(__file__),
+                                                         'results.json'))
+    args = parser.parse_args()
+    configure_torch(1)
+    bundle = load_bundle(args.model)
+    audio = speech_like(30.0 if args.quick else 120.0)
+    defaults = bundle.streaming
+    results = {'model': bundle.name, 'torch_threads': torch.get_num_threads(),
+               'cpu': os.cpu_count()}
+    rtf = streaming_rtf(bundle, audio)
+    naive = naive_rtf(bundle, audio, defaults.window_s, defaults.hop_s)
+    results['rtf'] = {'streaming': rtf, 'naive': naive, 'naive_over_streaming': naive / rtf}
+    results['rtf_by_window_hop'] = [
+        {'window_s': window_s, 'hop_s': hop_s, 'streaming': streaming_rtf(bundle, audio, window_s,
+                                                                          hop_s),
+         'naive': naive_rtf(bundle, audio, window_s, hop_s)}
+        for window_s, hop_s in ((1.0, 0.5), (2.0, 0.25), (2.0, 0.5), (2.0, 1.0), (4.0, 0.5))]
+    rclpy.init()
+    try:
+        results['node'] = node_startup_and_latency(args.model, bundle,
+                                                   windows=30 if args.quick else 100)
+        if not args.quick:
+            results['soak'] = soak(args.model, args.soak_minutes)
+    finally:
+        rclpy.try_shutdown()
+    weights = os.path.join(args.model, 'weights.safetensors')
+    results['model_size'] = {'parameters': bundle.metadata.get('parameters'),
+                             'weights_mb': round(os.path.getsize(weights) / 1e6, 2),
+                             'training_time_s': bundle.metadata.get('training_time_s')}
+    print_table(results)
+    with open(args.output, 'w') as stream:
+        json.dump(results, stream, indent=1)
+    return 0
+
+
+def print_table(results):
+    """Print the figures as a markdown table."""
+    rtf, node = results['rtf'], results['node']
+    rows = [('real-time factor, streaming (default window/hop)', f"{rtf['streaming']:.4f}",
+             '<= 0.01'),
+            ('real-time factor, naive recompute', f"{rtf['naive']:.4f}",
+             f"{rtf['naive_over_streaming']:.1f}x the streaming cost"),
+            ('hop-to-publish latency p50 / p95 / p99 [ms]',
+             ' / '.join(str(v) for v in node['hop_to_publish_ms'].values()), 'p95 <= 30'),
+            ('start-up: process start -> active [s]', node['process_to_active_s'], '<= 3'),
+            ('start-up: process start -> first estimate [s] (audio sent once subscribed)',
+             node['process_to_first_estimate_s'], ''),
+            ('node RSS after start [MB]', node['rss_after_start_mb'], '<= 500')]
+    if 'soak' in results:
+        soak_result = results['soak']
+        rows.append((f"node RSS after {soak_result['audio_minutes']} min of audio [MB]",
+                     soak_result['rss_mb_by_minute'][-1][1],
+                     f"growth after minute 5: {soak_result['rss_growth_mb_after_first_5_min']}"))
+    size = results['model_size']
+    rows += [('model parameters / weights [MB]', f"{size['parameters']} / {size['weights_mb']}",
+              ''), ('training time of the model [s]', size['training_time_s'], '')]
+    print('| figure | measured | target / note |\n|---|---:|---|')
+    for row in rows:
+        print(f'| {row[0]} | {row[1]} | {row[2]} |')
+    print('\n| window [s] | hop [s] | RTF streaming | RTF naive |\n|---:|---:|---:|---:|')
+    for row in results['rtf_by_window_hop']:
+        print(f"| {row['window_s']} | {row['hop_s']} | {row['streaming']:.4f} | "
+              f"{row['naive']:.4f} |")
+
+
+if __name__ == '__main__':
+    sys.exit(main())
