@@ -2,9 +2,10 @@
 HMM smoothing of the window-by-window emotion estimates, filtered online without look-ahead.
 
 One hidden state per emotion. A window's observation is the BiLSTM's log-posterior vector;
-each state emits it from a diagonal Gaussian. hmmlearn fits the emission parameters
-(:func:`fit_hmm`: supervised initialisation from labelled held-out windows, then optional
-Baum-Welch refinement); the transition matrix comes from a dwell time:
+each state emits it from a diagonal Gaussian. :func:`fit_hmm` chooses the emissions on
+labelled held-out streams: per-state Gaussians fitted with hmmlearn (supervised start, then
+Baum-Welch), or the classifier's own tempered posteriors written as Gaussians (the hybrid
+"scaled likelihood"); the transition matrix comes from a dwell time:
 
     A = p * I + (1 - p) * 1 pi^T,   p = 1 - hop / dwell
 
@@ -18,7 +19,6 @@ decays toward pi and no evidence is invented from silence.
 from dataclasses import dataclass, replace
 import logging
 
-from hmmlearn.hmm import GaussianHMM
 import numpy as np
 from scipy.special import log_softmax, logsumexp
 
@@ -31,6 +31,8 @@ LOG_PROB_FLOOR = -10.0
 COVARIANCE_FLOOR = 1e-3
 #: Tolerance when checking that probabilities sum to 1.
 SUM_TOLERANCE = 1e-6
+#: Temperatures tried for the scaled-likelihood emissions.
+TEMPERATURES = (1.0, 1.5, 2.0, 3.0)
 
 
 def observations(logits):
@@ -130,6 +132,8 @@ class HMMParams:
 
     def to_hmmlearn(self):
         """Return an hmmlearn GaussianHMM with exactly these parameters."""
+        # Imported here: hmmlearn brings scikit-learn, which the node never needs.
+        from hmmlearn.hmm import GaussianHMM
         model = GaussianHMM(n_components=len(self.startprob), covariance_type='diag',
                             init_params='', params='')
         model.n_features = self.means.shape[1]
@@ -234,15 +238,85 @@ class OnlineHMMFilter:
         return logsumexp(log_belief[:, None] + self._log_transmat, axis=0)
 
 
-def fit_hmm(observation_sequences, label_sequences, n_states, dwell_s, hop_s, em_iterations=10,
-            seed=0):
+def scaled_likelihood_params(n_states, temperature, dwell_s, hop_s):
     """
-    Fit the emission parameters with hmmlearn on labelled held-out window sequences.
+    Return the HMM whose emission scores are the classifier's own log-posteriors / T.
+
+    This is the hybrid HMM/ANN "scaled likelihood" (posterior over a uniform prior, tempered by
+    ``temperature``), written as a GaussianHMM: with means ``I / T`` and unit variances,
+    ``log N(x; e_k / T, I) = x_k / T + (terms equal for every state)``, so the filter, the
+    bundle and hmmlearn's reference all treat it like any other GaussianHMM.
+
+    Parameters
+    ----------
+    n_states : int
+        Number of emotions.
+    temperature : float
+        > 1 tempers an over-confident classifier.
+    dwell_s, hop_s : float
+        Mean stay in a state and time between windows [s].
+
+    Returns
+    -------
+    HMMParams
+
+    """
+    startprob = np.full(n_states, 1.0 / n_states)
+    return HMMParams(startprob, dwell_transition_matrix(startprob, dwell_s, hop_s),
+                     np.eye(n_states) / temperature, np.ones((n_states, n_states))).validate()
+
+
+def fit_gaussian_hmm(observation_sequences, label_sequences, n_states, dwell_s, hop_s,
+                     em_iterations=10, seed=0):
+    """
+    Fit one diagonal Gaussian per state with hmmlearn, from labelled window sequences.
 
     The emissions start from the per-class mean and variance of the observations (supervised);
     Baum-Welch then refines means and covariances with the transition matrix held at the
     dwell-time setting. The refinement is kept only when it filters the sequences at least as
     accurately, since unsupervised EM may drift a state away from its label.
+
+    Returns
+    -------
+    HMMParams
+
+    """
+    stacked = np.concatenate(observation_sequences)
+    labels = np.concatenate(label_sequences)
+    means = np.tile(stacked.mean(axis=0), (n_states, 1))
+    covars = np.tile(np.maximum(stacked.var(axis=0), COVARIANCE_FLOOR), (n_states, 1))
+    for state in range(n_states):
+        members = stacked[labels == state]
+        if len(members) >= 2:
+            means[state] = members.mean(axis=0)
+            covars[state] = np.maximum(members.var(axis=0), COVARIANCE_FLOOR)
+    startprob = np.full(n_states, 1.0 / n_states)
+    supervised = HMMParams(startprob, dwell_transition_matrix(startprob, dwell_s, hop_s),
+                           means, covars).validate()
+    if em_iterations <= 0:
+        return supervised
+    model = supervised.to_hmmlearn()
+    model.params, model.n_iter, model.random_state = 'mc', em_iterations, seed
+    model.fit(stacked, [len(sequence) for sequence in observation_sequences])
+    refined = replace(supervised, means=model.means_.copy(),
+                      covars=np.maximum(np.diagonal(model.covars_, axis1=1, axis2=2),
+                                        COVARIANCE_FLOOR)).validate()
+    better = filtered_accuracy(refined, observation_sequences, label_sequences) >= \
+        filtered_accuracy(supervised, observation_sequences, label_sequences)
+    return refined if better else supervised
+
+
+def fit_hmm(observation_sequences, label_sequences, n_states, dwell_s, hop_s, em_iterations=10,
+            seed=0, temperatures=TEMPERATURES):
+    """
+    Choose and fit the emission model on labelled held-out window sequences.
+
+    Candidates: the scaled likelihood at each temperature (:func:`scaled_likelihood_params`)
+    and per-state Gaussians fitted with hmmlearn (:func:`fit_gaussian_hmm`). Each is scored by
+    the filtered accuracy on sequences it was not fitted on (two folds over the sequences),
+    the best is kept and refitted on all of them. Fitted Gaussians describe the validation
+    speakers' outputs closely and can transfer worse to new speakers than the classifier's own
+    posteriors; the out-of-sample score decides.
 
     Parameters
     ----------
@@ -255,47 +329,46 @@ def fit_hmm(observation_sequences, label_sequences, n_states, dwell_s, hop_s, em
     dwell_s, hop_s : float
         Mean stay in a state and time between windows [s].
     em_iterations : int
-        Baum-Welch iterations; 0 keeps the supervised estimate.
+        Baum-Welch iterations of the Gaussian candidate; 0 keeps its supervised estimate.
     seed : int
         Random state for hmmlearn.
+    temperatures : tuple of float
+        Temperatures of the scaled-likelihood candidates.
 
     Returns
     -------
     params : HMMParams
     report : dict
-        Filtered accuracy of the supervised and refined estimates and which one was kept.
+        Out-of-sample filtered accuracy of every candidate, and the one kept.
 
     """
-    stacked = np.concatenate(observation_sequences)
-    labels = np.concatenate(label_sequences)
-    overall_mean, overall_var = stacked.mean(axis=0), stacked.var(axis=0)
-    means = np.tile(overall_mean, (n_states, 1))
-    covars = np.tile(np.maximum(overall_var, COVARIANCE_FLOOR), (n_states, 1))
-    for state in range(n_states):
-        members = stacked[labels == state]
-        if len(members) >= 2:
-            means[state] = members.mean(axis=0)
-            covars[state] = np.maximum(members.var(axis=0), COVARIANCE_FLOOR)
-    startprob = np.full(n_states, 1.0 / n_states)
-    supervised = HMMParams(startprob, dwell_transition_matrix(startprob, dwell_s, hop_s),
-                           means, covars).validate()
-    report = {'supervised_accuracy': filtered_accuracy(supervised, observation_sequences,
-                                                       label_sequences)}
-    chosen = supervised
-    if em_iterations > 0:
-        model = supervised.to_hmmlearn()
-        model.params, model.n_iter, model.random_state = 'mc', em_iterations, seed
-        model.fit(stacked, [len(sequence) for sequence in observation_sequences])
-        refined = replace(supervised, means=model.means_.copy(),
-                          covars=np.maximum(np.diagonal(model.covars_, axis1=1, axis2=2),
-                                            COVARIANCE_FLOOR)).validate()
-        report['refined_accuracy'] = filtered_accuracy(refined, observation_sequences,
-                                                       label_sequences)
-        if report['refined_accuracy'] >= report['supervised_accuracy']:
-            chosen = refined
-    report['kept'] = 'refined' if chosen is not supervised else 'supervised'
+    def gaussian(sequences, labels):
+        return fit_gaussian_hmm(sequences, labels, n_states, dwell_s, hop_s, em_iterations,
+                                seed)
+
+    def scaled(temperature):
+        return lambda sequences, labels: scaled_likelihood_params(n_states, temperature,
+                                                                  dwell_s, hop_s)
+    candidates = {f'scaled_T{t:g}': scaled(t) for t in temperatures}
+    candidates['gaussian'] = gaussian
+    folds = [list(range(0, len(observation_sequences), 2)),
+             list(range(1, len(observation_sequences), 2))]
+    if not folds[1]:
+        folds = [folds[0], folds[0]]
+    report = {}
+    for name, fit in candidates.items():
+        accuracies = []
+        for fit_on, score_on in (folds, folds[::-1]):
+            params = fit([observation_sequences[i] for i in fit_on],
+                         [label_sequences[i] for i in fit_on])
+            accuracies.append(filtered_accuracy(params, [observation_sequences[i]
+                                                         for i in score_on],
+                                                [label_sequences[i] for i in score_on]))
+        report[name] = float(np.mean(accuracies))
+    kept = max(report, key=report.get)
+    report['kept'] = kept
     LOGGER.info('HMM fit: %s', report)
-    return chosen, report
+    return candidates[kept](observation_sequences, label_sequences), report
 
 
 def filter_sequence(params, sequence):

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from ser_ros.hmm import dwell_transition_matrix, filtered_accuracy, fit_hmm, HMMParams, \
-    observations, OnlineHMMFilter
+from ser_ros.hmm import dwell_transition_matrix, filtered_accuracy, fit_gaussian_hmm, fit_hmm, \
+    HMMParams, observations, OnlineHMMFilter, scaled_likelihood_params
 
 
 def random_params(n_states=4, n_dims=4, seed=0):
@@ -101,5 +101,19 @@ def test_fit_hmm_learns_labelled_sequences_and_smoothing_helps():
                              em_iterations=5)
     params.validate()
     raw_accuracy = np.mean(np.concatenate(sequences).argmax(axis=1) == np.concatenate(labels))
-    assert report['kept'] in ('supervised', 'refined')
+    assert report['kept'] in ('scaled_T1', 'scaled_T1.5', 'scaled_T2', 'scaled_T3', 'gaussian')
+    assert report[report['kept']] == max(v for k, v in report.items() if k != 'kept')
     assert filtered_accuracy(params, sequences, labels) > raw_accuracy + 0.05
+    gaussian = fit_gaussian_hmm(sequences, labels, n_states, 4.0, 0.5, em_iterations=5)
+    assert filtered_accuracy(gaussian, sequences, labels) > raw_accuracy + 0.05
+
+
+def test_scaled_likelihood_scores_states_by_tempered_log_posteriors():
+    params = scaled_likelihood_params(4, temperature=2.0, dwell_s=3.0, hop_s=0.5)
+    hmm_filter = OnlineHMMFilter(params)
+    observation = observations(np.array([2.0, 0.5, -1.0, 0.0]))
+    scores = hmm_filter.log_likelihoods(observation)
+    np.testing.assert_allclose(scores - scores[0], (observation - observation[0]) / 2.0)
+    # The first filtered posterior is the tempered classifier posterior (uniform prior).
+    tempered = np.exp(observation / 2.0) / np.exp(observation / 2.0).sum()
+    np.testing.assert_allclose(hmm_filter.update(observation), tempered)

@@ -1,0 +1,75 @@
+"""
+What the HMM filter buys on streams of speakers the model never heard: the dwell-time sweep.
+
+    python bench/smoothing.py [--model models/default] [--bag runs/heldout.bag] [--snr-db 20]
+
+Makes (once) a bag of the model's held-out test speakers, in turns of 1-3 utterances per
+speaker and emotion with pauses, then runs the core over it offline for several dwell times
+and prints accuracy, unweighted accuracy, label changes per minute and change delay of the
+smoothed stream next to the raw BiLSTM stream. Offline and live runs give the same estimates
+(test/test_bags.py); ``ser-bag evaluate`` runs the node live.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+from ser_ros.bags import compose_stream, plan_turns, read_truth, run_offline, write_bag
+from ser_ros.bundle import default_model_path, load_bundle
+from ser_ros.corpora import read_corpus
+from ser_ros.dataset import map_labels
+from ser_ros.recognizer import configure_torch, StreamingRecognizer
+from ser_ros.audio import AudioFormat
+from ser_ros.scoring import estimates_as_published, score_stream, score_table
+
+DWELLS_S = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
+
+
+def make_heldout_bag(bundle, path, snr_db, seed=0):
+    """Write a bag of the bundle's test speakers (the corpora it was trained from)."""
+    speakers = set(bundle.metadata['split']['test'])
+    items = []
+    for corpus in bundle.metadata['corpora']:
+        found = read_corpus(corpus['kind'], corpus['root'])
+        items += [(u.path, bundle.labels[index], u.speaker)
+                  for u, index in map_labels(found, bundle.labels, bundle.metadata['label_map'])
+                  if u.speaker in speakers]
+    generator = np.random.default_rng(seed)
+    signal, segments = compose_stream(plan_turns(items, generator), 16000, generator,
+                                      snr_db=snr_db)
+    write_bag(path, signal, segments, AudioFormat())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--model', default=default_model_path())
+    parser.add_argument('--bag', default='runs/heldout.bag')
+    parser.add_argument('--snr-db', type=float, default=None)
+    args = parser.parse_args()
+    configure_torch(1)
+    bundle = load_bundle(args.model)
+    if not os.path.exists(args.bag):
+        make_heldout_bag(bundle, args.bag, args.snr_db)
+    truth = read_truth(args.bag)
+    rows = []
+    for dwell_s in DWELLS_S:
+        estimates = run_offline(args.bag, StreamingRecognizer(bundle, dwell_s=dwell_s))
+        if not rows:
+            rows.append(('raw BiLSTM', score_stream(
+                estimates_as_published(estimates, bundle.labels, smoothed=False), truth)))
+        rows.append((f'smoothed, dwell {dwell_s:g} s',
+                     score_stream(estimates_as_published(estimates, bundle.labels), truth)))
+    minutes = (truth[-1].end_s - truth[0].start_s) / 60
+    print(f'{args.bag}: {len(truth)} utterances, {minutes:.1f} min, '
+          f'{len({s.speaker for s in truth})} held-out speakers\n')
+    print(score_table(rows))
+    with open(os.path.splitext(os.path.normpath(args.bag))[0] + '_smoothing.json', 'w') as out:
+        json.dump(dict(rows), out, indent=1)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
