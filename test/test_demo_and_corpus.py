@@ -62,4 +62,3 @@ def test_predict_cli_on_a_corpus_file_with_the_shipped_model(tmp_path):
     result = json.loads(done.stdout)
     assert result['label'] in load_bundle(default_model_path()).labels
     assert result['speech_windows'] >= 2
-
