@@ -89,48 +89,57 @@ def _audio_files(root):
                 yield os.path.join(folder, name), stem
 
 
-def read_ravdess(root):
-    """Read RAVDESS speech (``03-01-*``); the speaker is the actor number."""
+def _read_named(root, corpus, pattern, emotion_group, emotions, speaker_group):
+    """
+    Read the files under ``root`` whose stem matches ``pattern``.
+
+    Parameters
+    ----------
+    root : str
+        Corpus folder (searched recursively).
+    corpus : str
+        Corpus name, the prefix of the speaker ids.
+    pattern : re.Pattern
+        Matches a file stem; files that do not match are not part of the corpus.
+    emotion_group, speaker_group : int
+        Groups of ``pattern`` holding the emotion code and the speaker id.
+    emotions : dict of str to str
+        Emotion code (as in the file name, case-insensitive) -> :data:`EMOTIONS` entry;
+        codes not in it are skipped.
+
+    Returns
+    -------
+    list of Utterance
+
+    """
+    emotions = {code.lower(): emotion for code, emotion in emotions.items()}
     utterances = []
     for path, stem in _audio_files(root):
-        match = RAVDESS_NAME.match(stem)
-        if match:
-            emotion = RAVDESS_EMOTIONS[match.group(1)]
-            utterances.append(Utterance(path, emotion, f'ravdess:{match.group(5)}', 'ravdess'))
+        match = pattern.match(stem)
+        if match and match.group(emotion_group).lower() in emotions:
+            utterances.append(Utterance(path, emotions[match.group(emotion_group).lower()],
+                                        f'{corpus}:{match.group(speaker_group)}', corpus))
     return utterances
+
+
+def read_ravdess(root):
+    """Read RAVDESS speech (``03-01-*``); the speaker is the actor number."""
+    return _read_named(root, 'ravdess', RAVDESS_NAME, 1, RAVDESS_EMOTIONS, 5)
 
 
 def read_tess(root):
     """Read TESS; the emotion comes from the file name, whatever the folder is called."""
-    utterances = []
-    for path, stem in _audio_files(root):
-        match = TESS_NAME.match(stem)
-        if match and match.group(3).lower() in TESS_EMOTIONS:
-            emotion = TESS_EMOTIONS[match.group(3).lower()]
-            utterances.append(Utterance(path, emotion, f'tess:{match.group(1).upper()}', 'tess'))
-    return utterances
+    return _read_named(root, 'tess', TESS_NAME, 3, TESS_EMOTIONS, 1)
 
 
 def read_cremad(root):
     """Read CREMA-D (``actor_sentence_emotion_level``); the speaker is the actor id."""
-    utterances = []
-    for path, stem in _audio_files(root):
-        match = CREMAD_NAME.match(stem)
-        if match and match.group(3) in CREMAD_EMOTIONS:
-            emotion = CREMAD_EMOTIONS[match.group(3)]
-            utterances.append(Utterance(path, emotion, f'cremad:{match.group(1)}', 'cremad'))
-    return utterances
+    return _read_named(root, 'cremad', CREMAD_NAME, 3, CREMAD_EMOTIONS, 1)
 
 
 def read_emodb(root):
     """Read Emo-DB (``speaker text emotion version``); the speaker is the 2-digit id."""
-    utterances = []
-    for path, stem in _audio_files(root):
-        match = EMODB_NAME.match(stem)
-        if match:
-            emotion = EMODB_EMOTIONS[match.group(3)]
-            utterances.append(Utterance(path, emotion, f'emodb:{match.group(1)}', 'emodb'))
-    return utterances
+    return _read_named(root, 'emodb', EMODB_NAME, 3, EMODB_EMOTIONS, 1)
 
 
 def read_manifest(csv_path, corpus=None):

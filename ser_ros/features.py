@@ -12,10 +12,12 @@ triangular filters spaced evenly in Hz -> log -> DCT. Both cepstra come from
 ``librosa.feature.mfcc(S=...)`` so the cepstrum step is the same for both.
 """
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import librosa
 import numpy as np
+
+from ser_ros.dataclass_io import from_plain_dict
 
 #: Floor of the power in the log step (about -100 dB): keeps digital silence finite.
 POWER_FLOOR = 1e-10
@@ -114,11 +116,7 @@ class FeatureConfig:
     @classmethod
     def from_dict(cls, values):
         """Build a configuration from :meth:`to_dict` output, rejecting unknown keys."""
-        known = {field.name for field in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f'unknown feature settings: {sorted(unknown)}')
-        return cls(**values).validate()
+        return from_plain_dict(cls, values, 'feature settings').validate()
 
 
 def linear_filterbank(sample_rate_hz, n_fft, n_filters, fmin_hz, fmax_hz):

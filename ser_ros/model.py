@@ -5,10 +5,12 @@ A config dataclass holds everything needed to rebuild the network; the model bun
 it beside the weights, and inference always rebuilds from it (no pickled modules).
 """
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+
+from ser_ros.dataclass_io import from_plain_dict
 
 POOLINGS = ('attention', 'mean')
 
@@ -68,10 +70,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, values):
         """Build a configuration from :meth:`to_dict` output, rejecting unknown keys."""
-        unknown = set(values) - {field.name for field in fields(cls)}
-        if unknown:
-            raise ValueError(f'unknown model settings: {sorted(unknown)}')
-        return cls(**values).validate()
+        return from_plain_dict(cls, values, 'model settings').validate()
 
 
 class BiLSTMClassifier(nn.Module):

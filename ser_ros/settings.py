@@ -54,20 +54,14 @@ def _one_of(*choices):
     return check
 
 
-def _sample_format(value):
-    try:
-        AudioFormat(sample_format=value).validate()
-    except AudioFormatError as error:
-        return str(error)
-    return None
-
-
-def _coding_format(value):
-    try:
-        AudioFormat(coding_format=value).validate()
-    except AudioFormatError as error:
-        return str(error)
-    return None
+def _audio_format_field(field):
+    def check(value):
+        try:
+            AudioFormat(**{field: value}).validate()
+        except AudioFormatError as error:
+            return str(error)
+        return None
+    return check
 
 
 PARAMETERS = (
@@ -93,9 +87,9 @@ PARAMETERS = (
                   check=lambda value: None if 1000 <= value <= 768000
                   else 'must be in 1000..768000 Hz'),
     ParameterSpec('sample_format', 'S16LE', 'PCM sample format until an AudioInfo arrives.',
-                  check=_sample_format),
+                  check=_audio_format_field('sample_format')),
     ParameterSpec('coding_format', 'wave', 'wave (PCM) or mp3 until an AudioInfo arrives.',
-                  check=_coding_format),
+                  check=_audio_format_field('coding_format')),
     ParameterSpec('window_s', 0.0, 'Analysis window [s]; 0 uses the model\'s.',
                   check=_non_negative),
     ParameterSpec('hop_s', 0.0, 'Time between estimates [s], a multiple of the frame hop; 0 '

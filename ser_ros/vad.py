@@ -9,9 +9,11 @@ its frames are. The gate is causal and frame by frame, so a stream cut into any 
 the same decisions.
 """
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from ser_ros.dataclass_io import from_plain_dict
 
 
 @dataclass(frozen=True)
@@ -47,10 +49,7 @@ class VadConfig:
     @classmethod
     def from_dict(cls, values):
         """Build settings from :meth:`to_dict` output, rejecting unknown keys."""
-        unknown = set(values) - {field.name for field in fields(cls)}
-        if unknown:
-            raise ValueError(f'unknown VAD settings: {sorted(unknown)}')
-        return cls(**values)
+        return from_plain_dict(cls, values, 'VAD settings')
 
 
 class EnergyVad:

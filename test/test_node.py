@@ -91,6 +91,19 @@ def test_audio_stream_gives_smoothed_classifications(model_path, coding):
     assert 'Traceback' not in output
 
 
+GOOD_INFO = AudioInfo(channels=1, sample_rate=16000, sample_format='S16LE', bitrate=256000,
+                      coding_format='wave')
+
+
+def open_stream(peer):
+    """Publish a valid AudioInfo and return (info, audio) publishers once the node listens."""
+    info = peer.node.create_publisher(AudioInfo, '/audio/audio_info', LATCHED)
+    audio = peer.node.create_publisher(AudioData, '/audio/audio', RELIABLE)
+    info.publish(GOOD_INFO)
+    assert peer.spin_until(lambda: audio.get_subscription_count() > 0)
+    return info, audio
+
+
 def send(peer, publisher, message, count=1):
     for _ in range(count):
         publisher.publish(message)
@@ -103,12 +116,7 @@ def test_malformed_messages_are_rejected_counted_and_survived(model_path):
         wait_for_line(node, 'active')
         with RosPeer() as peer:
             listener = Listener(peer)
-            info = peer.node.create_publisher(AudioInfo, '/audio/audio_info', LATCHED)
-            audio = peer.node.create_publisher(AudioData, '/audio/audio', RELIABLE)
-            good_info = AudioInfo(channels=1, sample_rate=16000, sample_format='S16LE',
-                                  bitrate=256000, coding_format='wave')
-            info.publish(good_info)
-            assert peer.spin_until(lambda: audio.get_subscription_count() > 0)
+            info, audio = open_stream(peer)
             send(peer, audio, AudioData(data=bytes(3)))                  # odd byte count
             send(peer, audio, AudioData(data=b''))                       # empty
             send(peer, audio, AudioData(data=bytes(16000 * 2 * 5)))      # 5 s > max_chunk_s
@@ -119,7 +127,7 @@ def test_malformed_messages_are_rejected_counted_and_survived(model_path):
                                        coding_format='wave'))            # absurd rate
             send(peer, info, AudioInfo(channels=1, sample_rate=16000, sample_format='S16LE',
                                        coding_format='opus'))            # unknown coding
-            send(peer, info, good_info)
+            send(peer, info, GOOD_INFO)
             speech = (np.clip(speech_like(2.0), -1, 1) * 32767).astype('<i2').tobytes()
             for start in range(0, len(speech), 4096):
                 audio.publish(AudioData(data=speech[start:start + 4096]))
@@ -194,11 +202,7 @@ def test_bursts_format_changes_and_pauses_are_survived_with_a_bounded_queue(mode
         wait_for_line(node, 'active')
         with RosPeer() as peer:
             listener = Listener(peer)
-            info = peer.node.create_publisher(AudioInfo, '/audio/audio_info', LATCHED)
-            audio = peer.node.create_publisher(AudioData, '/audio/audio', RELIABLE)
-            info.publish(AudioInfo(channels=1, sample_rate=16000, sample_format='S16LE',
-                                   coding_format='wave'))
-            assert peer.spin_until(lambda: audio.get_subscription_count() > 0)
+            info, audio = open_stream(peer)
             # A burst: 30 s of audio at once, ten times max_queue_s: the oldest is dropped.
             speech = (speech_like(30.0) * 32767).astype('<i2').tobytes()
             for start in range(0, len(speech), 4096):
