@@ -22,6 +22,8 @@ from ser_ros.player import wait_for_subscribers
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 STREAM = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
+#: A live run is over when no estimate has arrived for this long after the replay [s].
+IDLE_S = 3.0
 EMOTION_TOPICS = {'/emotion': 'vision_msgs/msg/Classification',
                   '/emotion/raw': 'vision_msgs/msg/Classification'}
 
@@ -55,6 +57,15 @@ class BagPlayer:
             c.topic: node.create_publisher(message_class(c.msgtype), c.topic,
                                            LATCHED if c.topic == INFO_TOPIC else STREAM)
             for c in self.connections}
+
+    def announce_format(self):
+        """Publish the bag's first AudioInfo now (latched), before any audio is played."""
+        with Reader(self.bag_path) as reader:
+            connections = [c for c in reader.connections if c.topic == INFO_TOPIC]
+            for connection, _, raw in reader.messages(connections=connections):
+                self.publishers[INFO_TOPIC].publish(raw)
+                return True
+        return False
 
     def play(self, rate=1.0, start_offset_s=0.0, loop=False, stop=None):
         """
@@ -173,18 +184,20 @@ def run_live(bag_path, recording_path, model_path='', rate=1.0, storage='sqlite3
     try:
         recorder = EmotionRecorder(node, recording_path, storage=storage)
         player = BagPlayer(node, bag_path)
+        player.announce_format()
         if not wait_for_subscribers(node, player.publishers[STAMPED_TOPIC], 60.0):
             raise RuntimeError('ser_node did not subscribe to the bag audio')
-        time.sleep(1.0)
+        spin_while(node, lambda: True, 1.0)
         playing = threading.Thread(target=player.play, args=(rate,), daemon=True)
         playing.start()
         spin_while(node, playing.is_alive, float('inf'))
         last = [recorder.count, time.monotonic()]
 
         def still_arriving():
+            """Wait for the first estimate, then until none has come for IDLE_S."""
             if recorder.count != last[0]:
                 last[:] = [recorder.count, time.monotonic()]
-            return time.monotonic() - last[1] < 3.0
+            return recorder.count == 0 or time.monotonic() - last[1] < IDLE_S
         spin_while(node, still_arriving, 120.0)
         recorder.close()
         return recorder.count

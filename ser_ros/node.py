@@ -18,6 +18,7 @@ never blocks the executor. Everything about recognition lives in the ROS-free co
 """
 
 from collections import Counter, deque
+import signal
 import threading
 import time
 
@@ -29,6 +30,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Header
 from vision_msgs.msg import Classification, LabelInfo, ObjectHypothesis, VisionClass
 
@@ -141,6 +143,7 @@ class EmotionRecognizerNode(LifecycleNode):
         except (BundleError, ValueError) as error:
             self.get_logger().error(f'cannot configure with model {model_path}: {error}')
             return TransitionCallbackReturn.FAILURE
+        self.recognizer.warm_up()
         self._pending_dwell = None
         self._outputs = {
             'emotion': self.create_lifecycle_publisher(Classification, 'emotion', RELIABLE),
@@ -171,15 +174,16 @@ class EmotionRecognizerNode(LifecycleNode):
         audio_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST,
                                depth=self._param('audio_qos_depth'), reliability=reliability,
                                durability=DurabilityPolicy.VOLATILE)
+        # The format first: when both are waiting, the executor serves the older subscription.
+        info = self.create_subscription(AudioInfo, self._param('audio_info_topic'),
+                                        self._on_audio_info, LATCHED)
         if self._param('stamped_input'):
             audio = self.create_subscription(AudioDataStamped, self._param('audio_stamped_topic'),
                                              self._on_audio_stamped, audio_qos)
         else:
             audio = self.create_subscription(AudioData, self._param('audio_topic'),
                                              self._on_audio, audio_qos)
-        info = self.create_subscription(AudioInfo, self._param('audio_info_topic'),
-                                        self._on_audio_info, LATCHED)
-        self._inputs = [audio, info]
+        self._inputs = [info, audio]
         labels = self.recognizer.labels
         self._outputs['label_info'].publish(LabelInfo(
             header=Header(stamp=self.get_clock().now().to_msg()),
@@ -421,9 +425,16 @@ class EmotionRecognizerNode(LifecycleNode):
             header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
 
 
+def _interrupt(signal_number, frame):
+    raise KeyboardInterrupt
+
+
 def main(args=None):
     """Run ``ser_node`` (``autostart:=true`` configures and activates it at once)."""
-    rclpy.init(args=args)
+    # SIGINT and SIGTERM end the spin in this thread, so that the worker is stopped before the
+    # context goes away (rclpy's own handler would invalidate it under the worker's feet).
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, _interrupt)
     node = EmotionRecognizerNode()
     if node.get_parameter('autostart').value:
         if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:

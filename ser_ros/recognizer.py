@@ -204,6 +204,18 @@ class StreamingRecognizer:
             return []
         return self._classify([self._cut_window()])
 
+    def warm_up(self):
+        """
+        Run one window of silence through every stage, then reset.
+
+        The first call of each stage allocates and compiles what it needs; doing it at start-up
+        keeps that cost out of the first real estimate.
+        """
+        self.push(np.zeros(round(self.window_s * self.config.sample_rate_hz), np.float32))
+        with torch.inference_mode():
+            self.model(torch.zeros(1, self.window_frames, self.config.n_features))
+        self.reset()
+
     def set_dwell(self, dwell_s):
         """Change the smoothing strength (HMM dwell time [s]) without forgetting the belief."""
         self.dwell_s = float(dwell_s)
