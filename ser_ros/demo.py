@@ -124,7 +124,7 @@ def main(argv=None):
               '--file', file=sys.stderr)
         return 2
     audio_format = format_from_arguments(args)
-    signal_, segments = programme(recordings, audio_format.sample_rate)
+    stream_audio, segments = programme(recordings, audio_format.sample_rate)
     node_process = start_node(args.model, installed_params_file())
     rclpy.init()
     node = Node('ser_demo')
@@ -152,10 +152,10 @@ def main(argv=None):
                   f'{best.score:4.2f}  ({others})', flush=True)
 
         node.create_subscription(Classification, '/emotion', show, 10)
-        duration_s = len(signal_) / audio_format.sample_rate
+        duration_s = len(stream_audio) / audio_format.sample_rate
         print(f'playing {len(recordings)} recordings ({duration_s:.0f} s, '
               f'{audio_format.coding_format}) onto /audio/audio; /emotion:', flush=True)
-        playing = threading.Thread(target=player.play, args=(signal_, args.rate), daemon=True)
+        playing = threading.Thread(target=player.play, args=(stream_audio, args.rate), daemon=True)
         playing.start()
         while playing.is_alive():
             rclpy.spin_once(node, timeout_sec=0.05)
