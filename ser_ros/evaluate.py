@@ -36,7 +36,20 @@ LOGGER = logging.getLogger(__name__)
 CONDITIONS = ('adapted', 'cold')
 
 
-def classify(bundle, data, condition, model=None, progress=True):
+def adapted_statistics(bundle, data):
+    """
+    Return the statistics of each normalisation group of ``data`` over its speech frames.
+
+    Returns
+    -------
+    dict of str to ser_ros.normalization.NormStats
+
+    """
+    featurizer = FrameFeaturizer(bundle.feature_config)
+    return group_statistics(*utterance_frames(data, featurizer, bundle.vad), data.norm_groups)
+
+
+def classify(bundle, data, condition, model=None, progress=True, stats=None):
     """
     Classify every recording of ``data`` through the streaming path.
 
@@ -52,6 +65,8 @@ def classify(bundle, data, condition, model=None, progress=True):
         Weights to use instead of the bundle's.
     progress : bool
         Show a progress bar.
+    stats : dict of str to NormStats, optional
+        :func:`adapted_statistics` of ``data``, when already computed (``'adapted'`` only).
 
     Returns
     -------
@@ -63,11 +78,10 @@ def classify(bundle, data, condition, model=None, progress=True):
         raise ValueError(f'condition {condition!r} not in {CONDITIONS}')
     recognizer = StreamingRecognizer(bundle, adapt_normalisation=condition == 'cold',
                                      model=model)
-    stats = {}
-    if condition == 'adapted':
-        featurizer = FrameFeaturizer(bundle.feature_config)
-        stats = group_statistics(*utterance_frames(data, featurizer, bundle.vad),
-                                 data.norm_groups)
+    if condition == 'cold':
+        stats = {}
+    elif stats is None:
+        stats = adapted_statistics(bundle, data)
     predictions = []
     for signal, group in tqdm(list(zip(data.signals, data.norm_groups)), desc=condition,
                               disable=not progress, leave=False):

@@ -29,7 +29,7 @@ from ser_ros import __version__
 from ser_ros.bundle import ModelBundle, save_bundle, StreamingDefaults
 from ser_ros.dataset import Augmentation, balancing_weights, CropMaker, DatasetError, \
     load_labelled_audio, speaker_split, utterance_frames
-from ser_ros.evaluate import classify, evaluate_bundle, scores
+from ser_ros.evaluate import adapted_statistics, classify, evaluate_bundle, scores
 from ser_ros.features import FeatureConfig, FrameFeaturizer
 from ser_ros.hmm import dwell_transition_matrix, filter_sequence, fit_hmm, HMMParams, \
     observations
@@ -106,6 +106,8 @@ def train_network(model, train_data, validation_data, bundle, crop_maker, traini
     loss_function = torch.nn.CrossEntropyLoss(reduction='none')
     batch_size = training['batch_size']
     best_score, best_state, waited, history = -1.0, None, 0, []
+    # The validation audio does not change between epochs: frame it for its statistics once.
+    validation_stats = adapted_statistics(bundle, validation_data)
     epochs = tqdm(range(training['epochs']), desc='epochs', disable=not progress)
     for epoch in epochs:
         windows = torch.from_numpy(crop_maker.windows(train_data, generator))
@@ -127,7 +129,7 @@ def train_network(model, train_data, validation_data, bundle, crop_maker, traini
                           train_data.labels)['unweighted_accuracy']
         validation_ua = scores(validation_data.label_indices,
                                classify(bundle, validation_data, 'adapted', model=model,
-                                        progress=False),
+                                        progress=False, stats=validation_stats),
                                validation_data.labels)['unweighted_accuracy']
         history.append({'epoch': epoch + 1, 'loss': total_loss / len(windows),
                         'train_ua': train_ua, 'validation_ua': validation_ua})
