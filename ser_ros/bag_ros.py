@@ -13,14 +13,13 @@ import threading
 import time
 
 import rclpy
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosbags.rosbag2 import Reader, Writer
 
 from ser_ros.bags import INFO_TOPIC, STAMPED_TOPIC, STORAGES, typestore
 from ser_ros.player import wait_for_subscribers
+from ser_ros.qos import LATCHED
 
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
 STREAM = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
 #: A live run is over when no estimate has arrived for this long after the replay [s].
 IDLE_S = 3.0

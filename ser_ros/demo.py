@@ -21,20 +21,18 @@ import time
 import numpy as np
 import rclpy
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from ser_ros.audio import load_audio
 from ser_ros.corpora import read_ravdess
 from ser_ros.player import add_format_arguments, AudioPlayer, format_from_arguments, \
     wait_for_subscribers
+from ser_ros.qos import LATCHED
 from vision_msgs.msg import Classification, LabelInfo
 
 #: Default demo material: one strong-intensity sentence per emotion of a held-out actor.
 DEMO_ACTOR = 'ravdess:24'
 DEMO_EMOTIONS = ('neutral', 'angry', 'sad', 'happy', 'fearful', 'surprised', 'disgust')
 PAUSE_S = 1.0
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def shared_data_folder():

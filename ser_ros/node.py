@@ -36,6 +36,7 @@ from vision_msgs.msg import Classification, LabelInfo, ObjectHypothesis, VisionC
 
 from ser_ros.audio import AudioFormat, AudioFormatError, StreamDecoder
 from ser_ros.bundle import BundleError, default_model_path, load_bundle
+from ser_ros.qos import LATCHED
 from ser_ros.recognizer import configure_torch, StreamingRecognizer
 from ser_ros.settings import check_parameter, PARAMETERS
 
@@ -46,8 +47,6 @@ WARN_PERIOD_S = 5.0
 #: No audio for this long while active is worth a diagnostics warning [s].
 STALE_AUDIO_S = 5.0
 
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 

@@ -18,15 +18,14 @@ from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Header
 
 from ser_ros.audio import AudioFormat, encode_stream, load_audio
+from ser_ros.qos import LATCHED
 
 #: audio_capture republishes AudioInfo this often [s].
 INFO_PERIOD_S = 5.0
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
 AUDIO_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 
 
