@@ -1,3 +1,17 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """
 Speed and size of ser_ros on this machine: prints a table and writes bench/results.json.
 
@@ -22,21 +36,21 @@ import sys
 import threading
 import time
 
+from audio_common_msgs.msg import AudioData
 import numpy as np
 import rclpy
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from ser_ros.core.audio import AudioFormat, encode_pcm
+from ser_ros.core.bundle import load_bundle
+from ser_ros.core.features import FrameFeaturizer, model_input
+from ser_ros.core.recognizer import configure_torch, StreamingRecognizer
+from ser_ros.resources import default_model_path
+from ser_ros.ros.node_process import ser_node_command
+from ser_ros.ros.player import AudioPlayer
+from ser_ros.ros.qos import RELIABLE_STREAM
 import torch
-
-from audio_common_msgs.msg import AudioData
-from ser_ros.audio import AudioFormat, encode_pcm
-from ser_ros.bundle import default_model_path, load_bundle
-from ser_ros.features import FrameFeaturizer, model_input
-from ser_ros.player import AudioPlayer
-from ser_ros.recognizer import configure_torch, StreamingRecognizer
 from vision_msgs.msg import Classification
 
 RATE_HZ = 16000
-RELIABLE = QoSProfile(depth=500, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def speech_like(duration_s, seed=0):
@@ -122,20 +136,19 @@ def rss_mb(pid):
 class NodeUnderTest:
     """ser_node in its own process plus a peer node that feeds it and listens."""
 
-    def __init__(self, model_path, *parameters):
+    def __init__(self, model_path, **parameters):
         self.started = time.monotonic()
-        command = [sys.executable, '-m', 'ser_ros.node', '--ros-args', '-p', 'autostart:=true',
-                   '-p', f'model_path:={model_path}', '-p', 'audio_qos_reliability:=reliable',
-                   '-p', 'audio_qos_depth:=500']
-        for parameter in parameters:
-            command += ['-p', parameter]
+        command = ser_node_command({'autostart': True, 'model_path': model_path,
+                                    'audio_qos_reliability': 'reliable', 'audio_qos_depth': 500,
+                                    **parameters})
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True)
         self.active_after_s = None
         threading.Thread(target=self._watch, daemon=True).start()
         self.node = rclpy.create_node('ser_bench')
         self.received = []
-        self.node.create_subscription(Classification, '/emotion', self._on_emotion, RELIABLE)
+        self.node.create_subscription(Classification, '/emotion', self._on_emotion,
+                                      RELIABLE_STREAM)
         self.player = AudioPlayer(self.node, AudioFormat(), chunk_s=0.128)
         self.audio = self.player.audio_publisher
 
@@ -201,7 +214,7 @@ def node_startup_and_latency(model_path, bundle, windows=100):
 
 def soak(model_path, minutes, speed=60.0):
     """Push ``minutes`` of audio through the node at ``speed`` x real time; sample its RSS."""
-    under_test = NodeUnderTest(model_path, 'max_queue_s:=600.0')
+    under_test = NodeUnderTest(model_path, max_queue_s=600.0)
     try:
         under_test.player.publish_info()
         under_test.wait(lambda: under_test.audio.get_subscription_count() > 0, 60.0)

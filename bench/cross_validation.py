@@ -1,3 +1,17 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """
 Speaker-independent cross-validation of the training recipe: the figures of the README.
 
@@ -6,8 +20,8 @@ Speaker-independent cross-validation of the training recipe: the figures of the 
 
 Each fold trains config/train.yaml on one corpus with that fold's speakers held out (none of
 their recordings is seen in training or validation) and scores them through the streaming
-path, in both normalisation conditions (see ser_ros.evaluate). Prints a table of the folds,
-the mean and the spread of the unweighted accuracy, and saves it as JSON.
+path, in both normalisation conditions (see ser_ros.training.evaluation). Prints a table of
+the folds, the mean and the spread of the unweighted accuracy, and saves it as JSON.
 """
 
 import argparse
@@ -18,8 +32,9 @@ import statistics
 import sys
 import time
 
-from ser_ros.bundle import load_bundle
-from ser_ros.train import load_config, train
+from ser_ros.core.bundle import load_bundle
+from ser_ros.training.config import load_config
+from ser_ros.training.train import train
 
 PROTOCOLS = {
     'ravdess': {'folds': 6, 'overrides': [

@@ -1,3 +1,17 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """
 What the HMM filter buys on streams of speakers the model never heard: the dwell-time sweep.
 
@@ -16,27 +30,21 @@ import os
 import sys
 
 import numpy as np
-
-from ser_ros.bags import compose_stream, plan_turns, read_truth, run_offline, write_bag
-from ser_ros.bundle import default_model_path, load_bundle
-from ser_ros.corpora import read_corpus
-from ser_ros.dataset import map_labels
-from ser_ros.recognizer import configure_torch, StreamingRecognizer
-from ser_ros.audio import AudioFormat
-from ser_ros.scoring import estimates_as_published, score_stream, score_table
+from ser_ros.core.audio import AudioFormat
+from ser_ros.core.bundle import load_bundle
+from ser_ros.core.recognizer import configure_torch, StreamingRecognizer
+from ser_ros.resources import default_model_path
+from ser_ros.tools.bags import read_truth, run_offline, write_bag
+from ser_ros.tools.scoring import estimates_as_published, score_stream, score_table
+from ser_ros.tools.streams import compose_stream, corpus_items, plan_turns
 
 DWELLS_S = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
 
 
 def make_heldout_bag(bundle, path, snr_db, seed=0):
     """Write a bag of the bundle's test speakers (the corpora it was trained from)."""
-    speakers = set(bundle.metadata['split']['test'])
-    items = []
-    for corpus in bundle.metadata['corpora']:
-        found = read_corpus(corpus['kind'], corpus['root'])
-        items += [(u.path, bundle.labels[index], u.speaker)
-                  for u, index in map_labels(found, bundle.labels, bundle.metadata['label_map'])
-                  if u.speaker in speakers]
+    items = corpus_items(bundle.metadata['corpora'], bundle.labels,
+                         bundle.metadata['label_map'], bundle.metadata['split']['test'])
     generator = np.random.default_rng(seed)
     signal, segments = compose_stream(plan_turns(items, generator), 16000, generator,
                                       snr_db=snr_db)

@@ -27,7 +27,7 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   "$PYTHON" -m venv "$VENV"
 fi
 PY="$VENV/bin/python"
-req_stamp="$(stamp_of requirements.txt)"
+req_stamp="$(stamp_of requirements.txt requirements)"
 if ! stamp_ok requirements "$req_stamp"; then
   log "installing ROS 2 Jazzy wheels and the ML stack (about a minute on a fresh machine)"
   pip_log="$VENV/pip-install.log"

@@ -1,3 +1,17 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """
 Utilities for tests that talk to other processes over real DDS.
 
@@ -18,9 +32,12 @@ from rclpy.executors import SingleThreadedExecutor
 TEST_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-def start_process(*args, module=None):
+def start_process(*args, module=None, new_session=False):
     """
     Start ``python -m module args...`` (or a console command) with the test environment.
+
+    ``new_session`` starts it in a process group of its own, as a terminal runs a command:
+    ``os.killpg`` then signals it and everything it started, as Ctrl-C would.
 
     Returns
     -------
@@ -31,7 +48,8 @@ def start_process(*args, module=None):
     command = [sys.executable, '-m', module, *args] if module else list(args)
     env = dict(os.environ, PYTHONPATH=TEST_DIR + os.pathsep + os.environ.get('PYTHONPATH', ''))
     process = subprocess.Popen(command, cwd=TEST_DIR, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+                               stderr=subprocess.STDOUT, text=True,
+                               start_new_session=new_session)
     # A reader thread keeps the pipe drained and lets waits time out.
     process.lines = queue.Queue()
     process.seen = []

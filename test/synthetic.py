@@ -1,3 +1,17 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """
 Audio and models that the tests make themselves: no corpus, no trained weights needed.
 
@@ -7,14 +21,13 @@ bundle with every part a real one has.
 """
 
 import numpy as np
+from ser_ros.core.bundle import ModelBundle, StreamingDefaults
+from ser_ros.core.features import FeatureConfig
+from ser_ros.core.hmm import dwell_transition_matrix, HMMParams
+from ser_ros.core.model import BiLSTMClassifier, ModelConfig
+from ser_ros.core.normalization import NormStats
+from ser_ros.core.vad import VadConfig
 import torch
-
-from ser_ros.bundle import ModelBundle, StreamingDefaults
-from ser_ros.features import FeatureConfig
-from ser_ros.hmm import dwell_transition_matrix, HMMParams
-from ser_ros.model import BiLSTMClassifier, ModelConfig
-from ser_ros.normalization import NormStats
-from ser_ros.vad import VadConfig
 
 RATE_HZ = 16000
 LABELS = ['angry', 'happy', 'neutral', 'sad']

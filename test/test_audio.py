@@ -1,13 +1,26 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Audio conversion: every PCM format, mp3 chunk by chunk, mixdown, continuous resampling."""
 
 import numpy as np
 import pytest
+from ser_ros.core.audio import AudioFormat, AudioFormatError, decode_pcm, encode_pcm, load_audio, \
+    Mp3Encoder, SAMPLE_FORMATS, StreamDecoder
 import soundfile
 import soxr
 from synthetic import chirp, noise, RATE_HZ, silence, tone
-
-from ser_ros.audio import AudioFormat, AudioFormatError, decode_pcm, encode_pcm, load_audio, \
-    Mp3Encoder, SAMPLE_FORMATS, StreamDecoder
 
 #: Largest quantisation error of each format's sample size, with some room.
 TOLERANCE = {1: 1 / 100, 2: 1 / 30000, 3: 1e-6, 4: 1e-6, 8: 1e-7}
@@ -60,10 +73,10 @@ def test_partial_frames_are_rejected_and_the_stream_goes_on(payload_bytes):
 
 
 @pytest.mark.parametrize('fields, named', [
-    (dict(sample_format='S20LE'), 'S20LE'),
-    (dict(coding_format='opus'), 'opus'),
-    (dict(channels=0), 'channels'),
-    (dict(sample_rate=12), 'sample_rate'),
+    ({'sample_format': 'S20LE'}, 'S20LE'),
+    ({'coding_format': 'opus'}, 'opus'),
+    ({'channels': 0}, 'channels'),
+    ({'sample_rate': 12}, 'sample_rate'),
 ])
 def test_unsupported_formats_raise_an_error_naming_them(fields, named):
     with pytest.raises(AudioFormatError, match=named):

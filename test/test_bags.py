@@ -1,20 +1,34 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Bags: made from test audio, replayed to the node in its own process, recorded and scored."""
 
+from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo
 import numpy as np
 import pytest
 from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import Reader
-from synthetic import speech_like, tiny_bundle
-
-from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo
-from ser_ros.audio import AudioFormat
-from ser_ros.bag_ros import run_live
-from ser_ros.bags import compose_stream, read_published, read_truth, run_offline, Segment, \
-    truth_csv_path, typestore, write_bag
-from ser_ros.bundle import save_bundle
-from ser_ros.recognizer import StreamingRecognizer
-from ser_ros.scoring import estimates_as_published, score_stream
+from ser_ros.core.audio import AudioFormat
+from ser_ros.core.bundle import save_bundle
+from ser_ros.core.recognizer import StreamingRecognizer
+from ser_ros.ros.bag_live import run_live
+from ser_ros.tools.bags import read_published, read_truth, run_offline, truth_csv_path, \
+    typestore, write_bag
+from ser_ros.tools.scoring import estimates_as_published, score_stream
+from ser_ros.tools.streams import compose_stream, Segment
 from std_msgs.msg import String
+from synthetic import speech_like, tiny_bundle
 
 RCLPY_TYPES = {'audio_common_msgs/msg/AudioData': AudioData,
                'audio_common_msgs/msg/AudioDataStamped': AudioDataStamped,

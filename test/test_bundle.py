@@ -1,3 +1,17 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Model bundles round-trip, never unpickle, and name what is wrong with a damaged one."""
 
 import json
@@ -7,11 +21,10 @@ import shutil
 import numpy as np
 import pytest
 from safetensors.torch import save_file
+from ser_ros.core.bundle import BundleError, load_bundle, MANIFEST_FILE, save_bundle, sha256_of, \
+    WEIGHTS_FILE
 from synthetic import tiny_bundle
 import torch
-
-from ser_ros.bundle import BundleError, load_bundle, MANIFEST_FILE, save_bundle, sha256_of, \
-    WEIGHTS_FILE
 
 
 @pytest.fixture

@@ -1,15 +1,26 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Real messages cross real DDS between separate processes, intact."""
 
+from audio_common_msgs.msg import AudioData, AudioInfo
 from builtin_interfaces.msg import Time
 from helpers.publish_audio import payload
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from ros_harness import RosPeer, start_process, stop_process, wait_for_line
-
-from audio_common_msgs.msg import AudioData, AudioInfo
+from ser_ros.ros.qos import LATCHED, RELIABLE_STREAM as RELIABLE
 from std_msgs.msg import Header
 from vision_msgs.msg import Classification, ObjectHypothesis
-
-RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def test_audio_data_and_latched_info_arrive_intact_from_another_process():
@@ -19,9 +30,7 @@ def test_audio_data_and_latched_info_arrive_intact_from_another_process():
         wait_for_line(publisher, 'ready')
         with RosPeer() as peer:
             infos, chunks = [], []
-            latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                                 durability=DurabilityPolicy.TRANSIENT_LOCAL)
-            peer.node.create_subscription(AudioInfo, '/audio/audio_info', infos.append, latched)
+            peer.node.create_subscription(AudioInfo, '/audio/audio_info', infos.append, LATCHED)
             peer.node.create_subscription(AudioData, '/audio/audio', chunks.append, RELIABLE)
             assert peer.spin_until(lambda: len(chunks) >= count and infos)
     finally:

@@ -1,14 +1,27 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Speaker-disjoint splits, label mapping, class balance and window crops."""
 
 import numpy as np
 import pytest
+from ser_ros.core.features import FeatureConfig, FrameFeaturizer
+from ser_ros.core.vad import VadConfig
+from ser_ros.training.corpora import Utterance
+from ser_ros.training.dataset import Augmentation, balancing_weights, crop, CropMaker, \
+    DatasetError, LabelledAudio, map_labels, speaker_split, speech_bounds
 from synthetic import silence, speech_like
-
-from ser_ros.corpora import Utterance
-from ser_ros.dataset import Augmentation, balancing_weights, crop, CropMaker, DatasetError, \
-    LabelledAudio, map_labels, speaker_split, speech_bounds
-from ser_ros.features import FeatureConfig, FrameFeaturizer
-from ser_ros.vad import VadConfig
 
 
 def corpus_speakers():

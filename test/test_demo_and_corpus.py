@@ -1,3 +1,17 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """The README's main job (ser-demo) end to end, and the shipped model on the shared corpus."""
 
 import json
@@ -6,11 +20,11 @@ import subprocess
 import sys
 
 import pytest
+from ser_ros.core.bundle import load_bundle, save_bundle
+from ser_ros.resources import default_model_path
+from ser_ros.training.corpora import read_corpus
 import soundfile
 from synthetic import speech_like, tiny_bundle
-
-from ser_ros.bundle import default_model_path, load_bundle, save_bundle
-from ser_ros.corpora import read_corpus
 
 RAVDESS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), '..',
                        'shared', 'data', 'ravdess')
@@ -22,7 +36,7 @@ def test_demo_plays_a_file_through_the_node_and_prints_the_emotion_stream(tmp_pa
     model = save_bundle(tiny_bundle(window_s=1.0, hop_s=0.25), str(tmp_path / 'model'))
     recording = tmp_path / 'speech.wav'
     soundfile.write(recording, speech_like(2.5), 16000)
-    done = subprocess.run([sys.executable, '-m', 'ser_ros.demo', '--file', str(recording),
+    done = subprocess.run([sys.executable, '-m', 'ser_ros.ros.demo', '--file', str(recording),
                            '--model', model, '--rate', '2'], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -56,7 +70,8 @@ def test_ravdess_reader_on_the_real_corpus():
 @needs_corpus
 def test_predict_cli_on_a_corpus_file_with_the_shipped_model(tmp_path):
     path = os.path.join(RAVDESS, 'Actor_24', '03-01-05-02-01-01-24.flac')
-    done = subprocess.run([sys.executable, '-m', 'ser_ros.predict', '--file', path, '--json'],
+    done = subprocess.run([sys.executable, '-m', 'ser_ros.tools.predict', '--file', path,
+                           '--json'],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)

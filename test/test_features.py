@@ -1,12 +1,25 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """MFCC and LFCC share one STFT and one frame grid; LFCC is a true linear-filterbank cepstrum."""
 
 import librosa
 import numpy as np
 import pytest
 import scipy.fft
+from ser_ros.core.features import FeatureConfig, FrameFeaturizer, linear_filterbank, model_input
 from synthetic import chirp, RATE_HZ, speech_like, tone
-
-from ser_ros.features import FeatureConfig, FrameFeaturizer, linear_filterbank, model_input
 
 
 def test_frame_count_and_shapes():
@@ -90,8 +103,8 @@ def test_deltas_double_the_features():
 
 
 @pytest.mark.parametrize('change, message', [
-    (dict(n_fft=256), 'n_fft'), (dict(fmax_hz=9000.0), 'band'), (dict(n_mfcc=60), 'cepstra'),
-    (dict(delta_width=4), 'delta_width')])
+    ({'n_fft': 256}, 'n_fft'), ({'fmax_hz': 9000.0}, 'band'), ({'n_mfcc': 60}, 'cepstra'),
+    ({'delta_width': 4}, 'delta_width')])
 def test_inconsistent_configurations_are_rejected(change, message):
     with pytest.raises(ValueError, match=message):
         FeatureConfig(**change).validate()

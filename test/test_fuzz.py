@@ -1,3 +1,17 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """
 Property-based fuzzing of every input path: anything either works or fails with a typed error.
 
@@ -10,14 +24,13 @@ import pickle
 from hypothesis import given, HealthCheck, settings, strategies as st
 import numpy as np
 import pytest
-from synthetic import speech_like, tiny_bundle
-
-from ser_ros.audio import AudioFormat, AudioFormatError, decode_pcm, encode_pcm, Mp3Encoder, \
+from ser_ros.core.audio import AudioFormat, AudioFormatError, decode_pcm, encode_pcm, Mp3Encoder, \
     SAMPLE_FORMATS, StreamDecoder
-from ser_ros.bundle import BundleError, load_bundle, MANIFEST_FILE, save_bundle, sha256_of, \
+from ser_ros.core.bundle import BundleError, load_bundle, MANIFEST_FILE, save_bundle, sha256_of, \
     WEIGHTS_FILE
-from ser_ros.recognizer import StreamingRecognizer
-from ser_ros.settings import check_parameter, PARAMETERS
+from ser_ros.core.recognizer import StreamingRecognizer
+from ser_ros.ros.parameters import check_parameter, PARAMETERS
+from synthetic import speech_like, tiny_bundle
 
 FUZZ = settings(max_examples=60, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -1,10 +1,24 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """The online HMM filter equals hmmlearn's forward pass and a hand-worked case."""
 
 import numpy as np
 import pytest
-
-from ser_ros.hmm import dwell_transition_matrix, filtered_accuracy, fit_gaussian_hmm, fit_hmm, \
-    HMMParams, observations, OnlineHMMFilter, scaled_likelihood_params
+from ser_ros.core.hmm import dwell_transition_matrix, HMMParams, observations, OnlineHMMFilter
+from ser_ros.training.hmm_fit import filtered_accuracy, fit_gaussian_hmm, fit_hmm, \
+    scaled_likelihood_params, to_hmmlearn
 
 
 def random_params(n_states=4, n_dims=4, seed=0):
@@ -20,7 +34,7 @@ def random_params(n_states=4, n_dims=4, seed=0):
 def test_filtered_posterior_equals_hmmlearn_at_every_step(seed):
     params = random_params(seed=seed)
     sequence = np.random.default_rng(seed + 10).normal(size=(40, 4)) * 1.5
-    reference = params.to_hmmlearn()
+    reference = to_hmmlearn(params)
     hmm_filter = OnlineHMMFilter(params)
     for t, observation in enumerate(sequence):
         online = hmm_filter.update(observation)
@@ -75,8 +89,8 @@ def test_dwell_matrix_rows_sum_to_one_and_give_the_dwell_time():
     ('means', np.array([[np.nan], [0.0]]), 'means'),
 ])
 def test_invalid_parameters_are_rejected_by_name(field, value, message):
-    values = dict(startprob=np.array([0.5, 0.5]), transmat=np.eye(2),
-                  means=np.zeros((2, 1)), covars=np.ones((2, 1)))
+    values = {'startprob': np.array([0.5, 0.5]), 'transmat': np.eye(2),
+              'means': np.zeros((2, 1)), 'covars': np.ones((2, 1))}
     values[field] = value
     with pytest.raises(ValueError, match=message):
         HMMParams(**values).validate()

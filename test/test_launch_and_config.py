@@ -1,3 +1,17 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """The launch file and the parameters file agree with the node's parameter table."""
 
 import ast
@@ -5,9 +19,8 @@ import importlib.util
 import os
 
 import pytest
+from ser_ros.ros.parameters import PARAMETERS
 import yaml
-
-from ser_ros.settings import PARAMETERS
 
 
 def test_params_file_sets_every_parameter_with_its_type(repo_root):
@@ -46,7 +59,7 @@ def test_launch_file_declares_described_arguments_and_runs_the_installed_node(re
     source = ast.unparse(tree)
     assert "executable='ser_node'" in source and "package='ser_ros'" in source
     with open(os.path.join(repo_root, 'setup.py')) as stream:
-        assert "'ser_node = ser_ros.node:main'" in stream.read()
+        assert "'ser_node = ser_ros.ros.node:main'" in stream.read()
 
 
 @pytest.mark.skipif(importlib.util.find_spec('launch_ros') is None,

@@ -1,26 +1,35 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """ser_node in its own process, over real DDS: audio in, smoothed /emotion out, faults survived."""
 
 import time
 
+from audio_common_msgs.msg import AudioData, AudioInfo
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.srv import GetState
 import numpy as np
 import pytest
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from ros_harness import RosPeer, start_process, stop_process, wait_for_line
+from ser_ros.core.audio import AudioFormat
+from ser_ros.core.bundle import save_bundle
+from ser_ros.ros.player import AudioPlayer
+from ser_ros.ros.qos import LATCHED, RELIABLE_STREAM as RELIABLE
 from synthetic import silence, speech_like, tiny_bundle
-
-from audio_common_msgs.msg import AudioData, AudioInfo
-from ser_ros.audio import AudioFormat
-from ser_ros.bundle import save_bundle
-from ser_ros.player import AudioPlayer
 from vision_msgs.msg import Classification, LabelInfo
-
-RELIABLE = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 @pytest.fixture(scope='module')
@@ -33,7 +42,7 @@ def start_node(model_path, *parameters):
     args = ['--ros-args', '-p', f'model_path:={model_path}', '-p', 'autostart:=true']
     for parameter in parameters:
         args += ['-p', parameter]
-    node = start_process(*args, module='ser_ros.node')
+    node = start_process(*args, module='ser_ros.ros.node')
     return node
 
 

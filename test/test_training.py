@@ -1,3 +1,17 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """A tiny end-to-end training run writes a loadable bundle that the CLI tools use."""
 
 import csv
@@ -8,11 +22,11 @@ import sys
 
 import numpy as np
 import pytest
+from ser_ros.core.bundle import load_bundle
+from ser_ros.training.config import load_config
+from ser_ros.training.train import train
 import soundfile
 from synthetic import RATE_HZ, silence, speech_like
-
-from ser_ros.bundle import load_bundle
-from ser_ros.train import load_config, train
 
 EMOTION_CODES = {'neutral': '01', 'happy': '03', 'sad': '04', 'angry': '05'}
 PITCH_HZ = {'neutral': 120.0, 'happy': 220.0, 'sad': 90.0, 'angry': 300.0}
@@ -72,7 +86,7 @@ def run_tool(*args):
 def test_predict_cli_on_a_stereo_44k_wav(trained, tmp_path):
     stereo = np.stack([speech_like(2.0, 44100)] * 2, axis=1)
     soundfile.write(tmp_path / 'stereo.wav', stereo, 44100)
-    done = run_tool('ser_ros.predict', '--model', str(trained / 'model'), '--file',
+    done = run_tool('ser_ros.tools.predict', '--model', str(trained / 'model'), '--file',
                     str(tmp_path / 'stereo.wav'), '--json')
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -84,7 +98,7 @@ def test_predict_cli_on_a_stereo_44k_wav(trained, tmp_path):
 def test_predict_cli_batch_over_a_folder_into_csv(trained, tmp_path):
     output = tmp_path / 'predictions.csv'
     (trained / 'corpus' / 'Actor_01' / 'broken.wav').write_text('not audio')
-    done = run_tool('ser_ros.predict', '--model', str(trained / 'model'), '--input',
+    done = run_tool('ser_ros.tools.predict', '--model', str(trained / 'model'), '--input',
                     str(trained / 'corpus' / 'Actor_01'), '--output', str(output))
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(output.open()))
@@ -96,7 +110,7 @@ def test_predict_cli_batch_over_a_folder_into_csv(trained, tmp_path):
 
 
 def test_evaluate_cli_regenerates_the_results_table(trained, tmp_path):
-    done = run_tool('ser_ros.evaluate', '--model', str(trained / 'model'), '--output-dir',
+    done = run_tool('ser_ros.training.evaluate', '--model', str(trained / 'model'), '--output-dir',
                     str(tmp_path / 'assets'))
     assert done.returncode == 0, done.stderr
     assert '| **unweighted accuracy** |' in done.stdout
@@ -104,5 +118,5 @@ def test_evaluate_cli_regenerates_the_results_table(trained, tmp_path):
 
 
 def test_predict_cli_names_a_missing_model(tmp_path):
-    done = run_tool('ser_ros.predict', '--model', str(tmp_path / 'none'), '--file', 'x.wav')
+    done = run_tool('ser_ros.tools.predict', '--model', str(tmp_path / 'none'), '--file', 'x.wav')
     assert done.returncode == 2 and 'does not exist' in done.stderr

@@ -1,3 +1,17 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """
 Republish every message of one type from one topic onto another, in its own process.
 
@@ -8,7 +22,7 @@ import importlib
 import sys
 
 import rclpy
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from ser_ros.ros.qos import RELIABLE_STREAM
 
 
 def message_class(type_name):
@@ -22,7 +36,7 @@ def main():
     count = int(sys.argv[4]) if len(sys.argv) > 4 else 1
     rclpy.init()
     node = rclpy.create_node('echo')
-    qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+    qos = RELIABLE_STREAM
     msg_type = message_class(type_name)
     publisher = node.create_publisher(msg_type, topic_out, qos)
     echoed = []

@@ -1,3 +1,17 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """
 Publish an AudioInfo (latched) and numbered AudioData messages, then exit.
 
@@ -9,10 +23,9 @@ to exercise the transient-local hand-over to late joiners.
 
 import sys
 
-import rclpy
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-
 from audio_common_msgs.msg import AudioData, AudioInfo
+import rclpy
+from ser_ros.ros.qos import LATCHED, RELIABLE_STREAM
 
 
 def payload(index):
@@ -24,13 +37,10 @@ def main():
     count = int(sys.argv[1])
     rclpy.init()
     node = rclpy.create_node('audio_publisher')
-    info_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
-    info_publisher = node.create_publisher(AudioInfo, '/audio/audio_info', info_qos)
+    info_publisher = node.create_publisher(AudioInfo, '/audio/audio_info', LATCHED)
     info_publisher.publish(AudioInfo(channels=1, sample_rate=16000, sample_format='S16LE',
                                      bitrate=256000, coding_format='wave'))
-    data_publisher = node.create_publisher(
-        AudioData, '/audio/audio', QoSProfile(depth=count, reliability=ReliabilityPolicy.RELIABLE))
+    data_publisher = node.create_publisher(AudioData, '/audio/audio', RELIABLE_STREAM)
     print('ready', flush=True)
     while rclpy.ok() and data_publisher.get_subscription_count() == 0:
         rclpy.spin_once(node, timeout_sec=0.05)

@@ -1,0 +1,265 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The model bundle: a folder that carries everything needed to run a trained model.
+
+- ``weights.safetensors``: the BiLSTM's tensors (safetensors: loading runs no code).
+- ``manifest.json``: format version, labels, feature configuration, normalisation statistics,
+  model arguments, HMM parameters, streaming and VAD defaults, training metadata, and the
+  SHA-256 of the weights file.
+
+:func:`load_bundle` validates all of it and raises :class:`BundleError` naming the problem.
+"""
+
+from dataclasses import dataclass, field
+import hashlib
+import json
+import os
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from ser_ros.core.config_io import from_plain
+from ser_ros.core.errors import SerError
+from ser_ros.core.features import FeatureConfig
+from ser_ros.core.hmm import HMMParams
+from ser_ros.core.model import BiLSTMClassifier, ModelConfig
+from ser_ros.core.normalization import NormStats
+from ser_ros.core.vad import VadConfig
+import torch
+
+FORMAT_VERSION = 1
+MANIFEST_FILE = 'manifest.json'
+WEIGHTS_FILE = 'weights.safetensors'
+
+
+class BundleError(SerError):
+    """A model bundle that is missing, damaged or inconsistent; the message says what."""
+
+
+@dataclass
+class StreamingDefaults:
+    """
+    How the model is meant to be run on a stream.
+
+    Attributes
+    ----------
+    window_s, hop_s : float
+        Analysis window and the hop between windows [s].
+    dwell_s : float
+        Default HMM dwell time [s] (smoothing strength).
+    norm_prior_s, norm_horizon_s : float
+        Adaptive normalisation: weight of the training statistics and forgetting time [s].
+
+    """
+
+    window_s: float = 2.0
+    hop_s: float = 0.5
+    dwell_s: float = 4.0
+    norm_prior_s: float = 10.0
+    norm_horizon_s: float = 300.0
+
+
+@dataclass
+class ModelBundle:
+    """
+    A trained model with everything that defines its input and output.
+
+    Attributes
+    ----------
+    labels : list of str
+        Emotion names, in the order of the model's outputs.
+    feature_config : FeatureConfig
+    model_config : ModelConfig
+    norm : NormStats
+        Training statistics of the cepstra (shape (n_cepstra,) each).
+    hmm : HMMParams
+    streaming : StreamingDefaults
+    vad : VadConfig
+    state_dict : dict of str to torch.Tensor
+        The BiLSTM's weights.
+    metadata : dict
+        Training facts (corpora, split, scores, time); free-form, JSON-able.
+    name : str
+
+    """
+
+    labels: list[str]
+    feature_config: FeatureConfig
+    model_config: ModelConfig
+    norm: NormStats
+    hmm: HMMParams
+    streaming: StreamingDefaults
+    vad: VadConfig
+    state_dict: dict[str, torch.Tensor]
+    metadata: dict = field(default_factory=dict)
+    name: str = 'ser_model'
+
+    def build_model(self) -> BiLSTMClassifier:
+        """Return the BiLSTM with these weights, in evaluation mode."""
+        model = BiLSTMClassifier(self.model_config)
+        try:
+            model.load_state_dict(self.state_dict, strict=True)
+        except RuntimeError as error:
+            raise BundleError(f'weights do not fit the model arguments: {error}') from None
+        return model.eval()
+
+    def validate(self) -> 'ModelBundle':
+        """Check that the parts agree with each other; raise BundleError otherwise."""
+        n_labels = len(self.labels)
+        if n_labels < 2 or len(set(self.labels)) != n_labels:
+            raise BundleError(f'labels must be at least two distinct names, got {self.labels}')
+        if self.model_config.n_labels != n_labels:
+            raise BundleError(f'model outputs {self.model_config.n_labels} labels, manifest '
+                              f'lists {n_labels}')
+        if self.model_config.n_features != self.feature_config.n_features:
+            raise BundleError(f'model takes {self.model_config.n_features} features, feature '
+                              f'config makes {self.feature_config.n_features}')
+        for name in ('mean', 'std'):
+            value = getattr(self.norm, name)
+            if value.shape != (self.feature_config.n_cepstra,):
+                raise BundleError(f'normalisation {name} has shape {value.shape}, feature '
+                                  f'config needs ({self.feature_config.n_cepstra},)')
+            if not np.all(np.isfinite(value)):
+                raise BundleError(f'normalisation {name} has non-finite values')
+        if np.any(self.norm.std <= 0):
+            raise BundleError('normalisation std must be positive')
+        if self.hmm.startprob.shape != (n_labels,) or self.hmm.means.shape[1] != n_labels:
+            raise BundleError(f'HMM has {self.hmm.startprob.shape[0]} states over '
+                              f'{self.hmm.means.shape[1]} observations, expected {n_labels}')
+        streaming = self.streaming
+        if not 0 < streaming.hop_s <= streaming.window_s:
+            raise BundleError('streaming defaults need 0 < hop_s <= window_s')
+        return self
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """Return the hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as stream:
+        for block in iter(lambda: stream.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_bundle(bundle: ModelBundle, folder: str | os.PathLike) -> str | os.PathLike:
+    """
+    Write ``bundle`` into ``folder`` (created if needed) and return the folder.
+
+    The weights are written first, then the manifest with their checksum.
+
+    """
+    bundle.validate()
+    os.makedirs(folder, exist_ok=True)
+    weights_path = os.path.join(folder, WEIGHTS_FILE)
+    save_file({name: tensor.detach().contiguous().cpu()
+               for name, tensor in bundle.state_dict.items()}, weights_path)
+    manifest = {
+        'format_version': FORMAT_VERSION,
+        'name': bundle.name,
+        'labels': list(bundle.labels),
+        'feature_config': bundle.feature_config.to_dict(),
+        'model_config': bundle.model_config.to_dict(),
+        'normalisation': {'mean': bundle.norm.mean.tolist(), 'std': bundle.norm.std.tolist()},
+        'hmm': bundle.hmm.to_dict(),
+        'streaming': vars(bundle.streaming),
+        'vad': bundle.vad.to_dict(),
+        'training': bundle.metadata,
+        'weights': {'file': WEIGHTS_FILE, 'sha256': sha256_of(weights_path)},
+    }
+    with open(os.path.join(folder, MANIFEST_FILE), 'w') as stream:
+        json.dump(manifest, stream, indent=1)
+    return folder
+
+
+def load_bundle(folder: str | os.PathLike) -> ModelBundle:
+    """
+    Read and validate a model bundle.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        A folder written by :func:`save_bundle`.
+
+    Returns
+    -------
+    ModelBundle
+
+    Raises
+    ------
+    BundleError
+        Naming what is missing, damaged or inconsistent.
+
+    """
+    folder = os.fspath(folder)
+    manifest_path = os.path.join(folder, MANIFEST_FILE)
+    if not os.path.isdir(folder):
+        raise BundleError(f'model folder {folder} does not exist')
+    if not os.path.isfile(manifest_path):
+        raise BundleError(f'model folder {folder} has no {MANIFEST_FILE}')
+    try:
+        with open(manifest_path) as stream:
+            manifest = json.load(stream)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise BundleError(f'{manifest_path} is not valid JSON: {error}') from None
+    if not isinstance(manifest, dict):
+        raise BundleError(f'{manifest_path} must hold a JSON object')
+    version = manifest.get('format_version')
+    if version != FORMAT_VERSION:
+        raise BundleError(f'{manifest_path} has format_version {version!r}; this ser_ros '
+                          f'reads version {FORMAT_VERSION}')
+    try:
+        bundle = _bundle_from_manifest(manifest, _load_weights(folder, manifest))
+    except BundleError:
+        raise
+    except (KeyError, TypeError, ValueError) as error:
+        raise BundleError(f'{manifest_path}: {type(error).__name__}: {error}') from None
+    bundle.validate()
+    bundle.build_model()
+    return bundle
+
+
+def _load_weights(folder, manifest):
+    weights = manifest.get('weights') or {}
+    path = os.path.join(folder, os.path.basename(weights.get('file', WEIGHTS_FILE)))
+    if not os.path.isfile(path):
+        raise BundleError(f'model folder {folder} has no weights file {os.path.basename(path)}')
+    expected = weights.get('sha256')
+    if not expected:
+        raise BundleError(f'{MANIFEST_FILE} carries no checksum of the weights')
+    if sha256_of(path) != expected:
+        raise BundleError(f'{path} does not match the checksum in {MANIFEST_FILE} '
+                          '(damaged, truncated or from another model)')
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError) as error:
+        raise BundleError(f'{path} is not a readable safetensors file: {error}') from None
+
+
+def _bundle_from_manifest(manifest, state_dict):
+    normalisation = manifest['normalisation']
+    return ModelBundle(
+        labels=from_plain(list[str], manifest['labels'], 'labels'),
+        feature_config=FeatureConfig.from_dict(manifest['feature_config']),
+        model_config=ModelConfig.from_dict(manifest['model_config']),
+        norm=NormStats(np.asarray(normalisation['mean'], np.float32),
+                       np.asarray(normalisation['std'], np.float32)),
+        hmm=HMMParams.from_dict(manifest['hmm']),
+        streaming=from_plain(StreamingDefaults, manifest['streaming'], 'streaming'),
+        vad=VadConfig.from_dict(manifest['vad']),
+        state_dict={name: tensor.to(torch.float32) for name, tensor in state_dict.items()},
+        metadata=manifest.get('training', {}),
+        name=str(manifest.get('name', 'ser_model')),
+    )

@@ -1,0 +1,238 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Frame features: MFCC and LFCC from one short-time power spectrum, on one frame grid.
+
+Frame ``k`` of a signal covers samples ``[k * hop, k * hop + frame_length)``; nothing in a
+frame depends on another frame (pre-emphasis is applied inside the frame, the log has no
+signal-dependent floor). A stream cut into chunks therefore yields exactly the frames of the
+whole signal, which is what lets the node compute each frame once and the trainer cut its
+crops from whole-utterance frames.
+
+MFCC: power spectrum -> mel filterbank -> log -> DCT. LFCC: the same power spectrum ->
+triangular filters spaced evenly in Hz -> log -> DCT. Both cepstra come from
+``librosa.feature.mfcc(S=...)`` so the cepstrum step is the same for both.
+"""
+
+from dataclasses import asdict, dataclass
+
+import librosa
+import numpy as np
+from ser_ros.core.config_io import from_plain
+
+#: Floor of the power in the log step (about -100 dB): keeps digital silence finite.
+POWER_FLOOR = 1e-10
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """
+    The single source of truth for what the model hears.
+
+    Saved in every model bundle. Whatever a stream's format, the decoder converts it to
+    ``sample_rate_hz`` mono before framing, so the model always hears what it was trained on.
+
+    Attributes
+    ----------
+    sample_rate_hz : int
+        Rate all audio is converted to before framing [Hz].
+    frame_length_s, frame_hop_s : float
+        Analysis frame length and hop [s] (400 and 160 samples at 16 kHz).
+    n_fft : int
+        FFT size [samples], >= the frame length; the frame is zero-padded.
+    n_mels, n_mfcc : int
+        Mel filters, and MFCCs kept (c0 included).
+    n_linear_filters, n_lfcc : int
+        Linear-frequency filters, and LFCCs kept (c0 included).
+    fmin_hz, fmax_hz : float
+        Band covered by both filterbanks [Hz].
+    preemphasis : float
+        First-order pre-emphasis coefficient applied within each frame (0 disables).
+    deltas : bool
+        Append first-order deltas of the normalised cepstra (doubles the feature count).
+    delta_width : int
+        Frames in the delta regression window (odd, >= 3).
+
+    """
+
+    sample_rate_hz: int = 16000
+    frame_length_s: float = 0.025
+    frame_hop_s: float = 0.010
+    n_fft: int = 512
+    n_mels: int = 40
+    n_mfcc: int = 20
+    n_linear_filters: int = 40
+    n_lfcc: int = 20
+    fmin_hz: float = 20.0
+    fmax_hz: float = 8000.0
+    preemphasis: float = 0.97
+    deltas: bool = False
+    delta_width: int = 5
+
+    @property
+    def frame_length(self) -> int:
+        """Return the frame length [samples]."""
+        return int(round(self.frame_length_s * self.sample_rate_hz))
+
+    @property
+    def hop_length(self) -> int:
+        """Return the frame hop [samples]."""
+        return int(round(self.frame_hop_s * self.sample_rate_hz))
+
+    @property
+    def n_cepstra(self) -> int:
+        """Return the cepstral coefficients per frame (MFCC then LFCC)."""
+        return self.n_mfcc + self.n_lfcc
+
+    @property
+    def n_features(self) -> int:
+        """Return the model's input features per frame."""
+        return self.n_cepstra * (2 if self.deltas else 1)
+
+    def frames_in(self, n_samples: int) -> int:
+        """Return how many whole frames ``n_samples`` samples hold."""
+        if n_samples < self.frame_length:
+            return 0
+        return 1 + (n_samples - self.frame_length) // self.hop_length
+
+    def validate(self) -> 'FeatureConfig':
+        """Raise ValueError naming the first inconsistent setting; return self otherwise."""
+        if self.frame_length > self.n_fft:
+            raise ValueError(f'frame length {self.frame_length} samples exceeds n_fft '
+                             f'{self.n_fft}')
+        if not 0 < self.hop_length <= self.frame_length:
+            raise ValueError(f'frame hop {self.hop_length} samples outside 1..frame length')
+        if not 0 <= self.fmin_hz < self.fmax_hz <= self.sample_rate_hz / 2:
+            raise ValueError(f'band {self.fmin_hz}..{self.fmax_hz} Hz invalid at '
+                             f'{self.sample_rate_hz} Hz')
+        if self.n_mfcc > self.n_mels or self.n_lfcc > self.n_linear_filters:
+            raise ValueError('more cepstra than filters')
+        if self.delta_width < 3 or self.delta_width % 2 == 0:
+            raise ValueError(f'delta_width {self.delta_width} must be odd and >= 3')
+        return self
+
+    def to_dict(self) -> dict:
+        """Return the configuration as plain JSON-able values."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> 'FeatureConfig':
+        """Build a configuration from :meth:`to_dict` output, rejecting unknown keys."""
+        return from_plain(cls, values, 'feature_config').validate()
+
+
+def linear_filterbank(sample_rate_hz: int, n_fft: int, n_filters: int, fmin_hz: float,
+                      fmax_hz: float) -> np.ndarray:
+    """
+    Build triangular filters with centres evenly spaced in Hz (the LFCC filterbank).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_filters, n_fft // 2 + 1), float32
+        Filter weights over the FFT bins, peak 1.
+
+    """
+    fft_freqs = librosa.fft_frequencies(sr=sample_rate_hz, n_fft=n_fft)
+    edges = np.linspace(fmin_hz, fmax_hz, n_filters + 2)
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (fft_freqs[None, :] - lower) / (centre - lower)
+    falling = (upper - fft_freqs[None, :]) / (upper - centre)
+    return np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
+
+
+class FrameFeaturizer:
+    """
+    Compute cepstral frames and frame energies from float32 mono audio.
+
+    Parameters
+    ----------
+    config : FeatureConfig
+
+    """
+
+    def __init__(self, config: FeatureConfig) -> None:
+        self.config = config.validate()
+        self._window = np.hanning(config.frame_length + 1)[:-1].astype(np.float32)
+        self._mel_basis = librosa.filters.mel(
+            sr=config.sample_rate_hz, n_fft=config.n_fft, n_mels=config.n_mels,
+            fmin=config.fmin_hz, fmax=config.fmax_hz).astype(np.float32)
+        self._linear_basis = linear_filterbank(
+            config.sample_rate_hz, config.n_fft, config.n_linear_filters, config.fmin_hz,
+            config.fmax_hz)
+
+    def frames(self, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """
+        Cut ``signal`` into frames and compute their features.
+
+        Parameters
+        ----------
+        signal : numpy.ndarray, shape (n_samples,), float32
+            Mono audio at ``config.sample_rate_hz``, in [-1, 1].
+
+        Returns
+        -------
+        cepstra : numpy.ndarray, shape (n_frames, n_mfcc + n_lfcc), float32
+            MFCC then LFCC of each frame, not normalised.
+        energy_db : numpy.ndarray, shape (n_frames,), float32
+            Mean power of each frame [dBFS]; a full-scale sine is -3 dB.
+
+        """
+        config = self.config
+        n_frames = config.frames_in(len(signal))
+        if n_frames == 0:
+            return (np.zeros((0, config.n_cepstra), np.float32), np.zeros(0, np.float32))
+        framed = np.lib.stride_tricks.sliding_window_view(
+            np.asarray(signal, np.float32), config.frame_length)[::config.hop_length][:n_frames]
+        energy_db = 10.0 * np.log10(np.mean(framed ** 2, axis=1) + POWER_FLOOR)
+        if config.preemphasis:
+            emphasised = framed.copy()
+            emphasised[:, 1:] -= config.preemphasis * framed[:, :-1]
+            framed = emphasised
+        spectrum = np.fft.rfft(framed * self._window, n=config.n_fft, axis=1)
+        power = (spectrum.real ** 2 + spectrum.imag ** 2).astype(np.float32)
+        cepstra = np.concatenate([
+            self._cepstra(power, self._mel_basis, config.n_mfcc),
+            self._cepstra(power, self._linear_basis, config.n_lfcc)], axis=1)
+        return cepstra, energy_db.astype(np.float32)
+
+    def _cepstra(self, power, basis, n_coefficients):
+        log_energies = librosa.power_to_db(power @ basis.T, ref=1.0, amin=POWER_FLOOR,
+                                           top_db=None)
+        return librosa.feature.mfcc(S=log_energies.T, sr=self.config.sample_rate_hz,
+                                    n_mfcc=n_coefficients).T.astype(np.float32)
+
+
+def model_input(normalised_cepstra: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """
+    Turn normalised cepstra of one window into the model's input frames.
+
+    Parameters
+    ----------
+    normalised_cepstra : numpy.ndarray, shape (..., n_frames, n_cepstra), float32
+        Standardised cepstra of consecutive frames.
+    config : FeatureConfig
+        Says whether deltas are appended.
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., n_frames, n_features), float32
+        The cepstra, followed by their deltas when ``config.deltas``.
+
+    """
+    if not config.deltas:
+        return normalised_cepstra
+    deltas = librosa.feature.delta(normalised_cepstra, width=config.delta_width, axis=-2,
+                                   mode='nearest')
+    return np.concatenate([normalised_cepstra, deltas.astype(np.float32)], axis=-1)

@@ -1,0 +1,383 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The streaming recogniser: audio chunks in, one emotion estimate per hop out.
+
+The path every caller shares (node, CLI, trainer's evaluation, bag scorer)::
+
+    float32 mono chunks -> frames (each computed once) -> voice-activity gate
+      -> adaptive normalisation -> window of frames -> BiLSTM -> log-posteriors
+      -> online HMM filter -> Estimate
+
+Windows are ``window_s`` long and start every ``hop_s``; the first ends once ``window_s`` of
+audio has arrived. Frame ``k`` covers samples ``[k * frame_hop, k * frame_hop + frame_length)``
+of the stream, so the estimates do not depend on how the stream was cut into chunks. Memory is
+bounded: the recogniser keeps one window of frames and less than one frame of samples.
+"""
+
+from dataclasses import dataclass
+import math
+
+import numpy as np
+from scipy.special import softmax
+from ser_ros.core.bundle import ModelBundle
+from ser_ros.core.features import FrameFeaturizer, model_input
+from ser_ros.core.hmm import observations, OnlineHMMFilter
+from ser_ros.core.model import BiLSTMClassifier
+from ser_ros.core.normalization import AdaptiveNormalizer, NormStats
+from ser_ros.core.vad import EnergyVad
+import torch
+
+#: Longest piece of audio framed at once [s]: bounds memory for chunks of minutes.
+MAX_SLICE_S = 10.0
+#: A final, shorter window (see :meth:`StreamingRecognizer.flush`) needs this much audio [s].
+MIN_FLUSH_WINDOW_S = 0.25
+
+
+@dataclass
+class Estimate:
+    """
+    The recogniser's output for one window.
+
+    Attributes
+    ----------
+    end_time_s : float
+        Stream time at the end of the window [s].
+    is_speech : bool
+        Whether the voice-activity gate passed the window; if not, nothing was learnt from it.
+    speech_ratio : float
+        Share of the window's frames that were speech.
+    label : str or None
+        Arg-max of the smoothed probabilities; None until the first speech window.
+    confidence : float
+        Smoothed probability of ``label`` (0 when ``label`` is None).
+    probabilities : numpy.ndarray, shape (n_labels,)
+        Smoothed (HMM-filtered) probabilities; the prior until the first speech window.
+    raw_probabilities : numpy.ndarray, shape (n_labels,), or None
+        The BiLSTM's own probabilities for this window; None for non-speech windows.
+
+    """
+
+    end_time_s: float
+    is_speech: bool
+    speech_ratio: float
+    label: str | None
+    confidence: float
+    probabilities: np.ndarray
+    raw_probabilities: np.ndarray | None
+
+
+@dataclass
+class _Window:
+    end_time_s: float
+    is_speech: bool
+    speech_ratio: float
+    frames: np.ndarray | None
+
+
+def configure_torch(threads: int) -> None:
+    """Limit torch's intra-op threads: a robot's CPU is shared with many other nodes."""
+    if threads > 0:
+        torch.set_num_threads(int(threads))
+
+
+class StreamingRecognizer:
+    """
+    Emotion estimates from a stream of audio chunks.
+
+    Parameters
+    ----------
+    bundle : ser_ros.core.bundle.ModelBundle
+    window_s, hop_s, dwell_s : float, optional
+        Window, hop and HMM dwell time [s]; the bundle's streaming defaults when None.
+    adapt_normalisation : bool
+        Adapt the feature statistics to the speaker and channel as speech arrives.
+    norm : ser_ros.core.normalization.NormStats, optional
+        Statistics to start from instead of the bundle's (e.g. a known speaker's).
+    norm_prior_s, norm_horizon_s : float, optional
+        See :class:`~ser_ros.core.normalization.AdaptiveNormalizer`; the bundle's when None.
+    model : ser_ros.core.model.BiLSTMClassifier, optional
+        A model in evaluation mode to use instead of the bundle's weights (the trainer's).
+
+    """
+
+    def __init__(self, bundle: ModelBundle, window_s: float | None = None,
+                 hop_s: float | None = None, dwell_s: float | None = None,
+                 adapt_normalisation: bool = True, norm: NormStats | None = None,
+                 norm_prior_s: float | None = None, norm_horizon_s: float | None = None,
+                 model: BiLSTMClassifier | None = None) -> None:
+        defaults = bundle.streaming
+        self.bundle = bundle
+        self.labels = list(bundle.labels)
+        self.config = bundle.feature_config
+        self.window_s = defaults.window_s if window_s is None else float(window_s)
+        self.hop_s = defaults.hop_s if hop_s is None else float(hop_s)
+        self.dwell_s = defaults.dwell_s if dwell_s is None else float(dwell_s)
+        window_samples = round(self.window_s * self.config.sample_rate_hz)
+        self.window_frames = self.config.frames_in(window_samples)
+        self.hop_frames = round(self.hop_s / self.config.frame_hop_s)
+        if self.window_frames < 1:
+            raise ValueError(f'window_s {self.window_s} is shorter than one frame')
+        if not 0 < self.hop_s <= self.window_s or self.hop_frames < 1 or not math.isclose(
+                self.hop_frames * self.config.frame_hop_s, self.hop_s, abs_tol=1e-6):
+            raise ValueError(f'hop_s {self.hop_s} must be a whole number of '
+                             f'{self.config.frame_hop_s} s frames, at most the window')
+        self.featurizer = FrameFeaturizer(self.config)
+        self.model = bundle.build_model() if model is None else model
+        self.vad = EnergyVad(bundle.vad, self.config.frame_hop_s)
+        self.normalizer = AdaptiveNormalizer(
+            bundle.norm if norm is None else norm, self.config.frame_hop_s,
+            defaults.norm_prior_s if norm_prior_s is None else norm_prior_s,
+            defaults.norm_horizon_s if norm_horizon_s is None else norm_horizon_s,
+            adapt=adapt_normalisation)
+        self.hmm_filter = OnlineHMMFilter(bundle.hmm.with_dwell(self.dwell_s, self.hop_s))
+        self._max_slice = int(MAX_SLICE_S * self.config.sample_rate_hz)
+        self.reset()
+
+    def reset(self, norm: NormStats | None = None) -> None:
+        """
+        Start a new stream: forget audio, noise floor, adapted statistics and HMM belief.
+
+        Parameters
+        ----------
+        norm : ser_ros.core.normalization.NormStats, optional
+            Statistics to start from from now on (e.g. a known speaker's).
+
+        """
+        if norm is not None:
+            self.normalizer.prior = norm
+        self.samples_seen = 0
+        self._anchor = (0, 0.0)
+        self._pending_samples = np.zeros(0, np.float32)
+        self._frames_seen = 0
+        self._frames_until_window = self.window_frames
+        self._frames_since_window = 0
+        self._cepstra = np.zeros((0, self.config.n_cepstra), np.float32)
+        self._speech = np.zeros(0, bool)
+        self._unfolded_speech: list[np.ndarray] = []
+        self.vad.reset()
+        self.normalizer.reset()
+        self.hmm_filter.reset()
+
+    def push(self, samples: np.ndarray, start_time_s: float | None = None) -> list[Estimate]:
+        """
+        Add audio and return the estimates of every window it completes.
+
+        Parameters
+        ----------
+        samples : numpy.ndarray, shape (n_samples,), float32
+            Mono audio at the model rate (see :class:`ser_ros.core.audio.StreamDecoder`).
+        start_time_s : float, optional
+            Stream time of the first sample [s]; when None, time runs on from the previous
+            chunk (the stream starts at 0).
+
+        Returns
+        -------
+        list of Estimate
+            In time order; empty until a window is complete.
+
+        """
+        if start_time_s is not None:
+            self._anchor = (self.samples_seen, float(start_time_s))
+        samples = np.asarray(samples, np.float32)
+        self.samples_seen += len(samples)
+        estimates = []
+        for begin in range(0, len(samples), self._max_slice):
+            windows = self._add_samples(samples[begin:begin + self._max_slice])
+            estimates.extend(self._classify(windows))
+        return estimates
+
+    def flush(self, min_window_s: float = MIN_FLUSH_WINDOW_S) -> list[Estimate]:
+        """
+        End the stream: classify the frames that no window has ended on yet.
+
+        The last window ends at the last whole frame; it may be shorter than ``window_s`` when
+        the stream was (a recording shorter than a window). Nothing is returned when it would
+        be shorter than ``min_window_s``, or when a window already ended less than half a hop
+        before the end.
+
+        Returns
+        -------
+        list of Estimate
+
+        """
+        frames = len(self._speech)
+        first_window = frames < self.window_frames
+        tail_too_short = self._frames_since_window < max(1, self.hop_frames // 2)
+        if (tail_too_short and not first_window) or self._frames_since_window == 0 or \
+                frames * self.config.frame_hop_s < min_window_s:
+            return []
+        return self._classify([self._cut_window()])
+
+    def warm_up(self) -> None:
+        """
+        Run one window of silence through every stage, then reset.
+
+        The first call of each stage allocates and compiles what it needs; doing it at start-up
+        keeps that cost out of the first real estimate.
+        """
+        self.push(np.zeros(round(self.window_s * self.config.sample_rate_hz), np.float32))
+        with torch.inference_mode():
+            self.model(torch.zeros(1, self.window_frames, self.config.n_features))
+        self.reset()
+
+    def set_dwell(self, dwell_s: float) -> None:
+        """Change the smoothing strength (HMM dwell time [s]) without forgetting the belief."""
+        self.dwell_s = float(dwell_s)
+        self.hmm_filter = self.hmm_filter.with_params(
+            self.bundle.hmm.with_dwell(self.dwell_s, self.hop_s))
+
+    def time_of_sample(self, sample_index: int) -> float:
+        """Return the stream time of a sample index [s]."""
+        anchor_index, anchor_time = self._anchor
+        return anchor_time + (sample_index - anchor_index) / self.config.sample_rate_hz
+
+    def _add_samples(self, samples):
+        """Frame new samples, gate them, and cut the windows they complete."""
+        audio = np.concatenate([self._pending_samples, samples])
+        n_frames = self.config.frames_in(len(audio))
+        hop = self.config.hop_length
+        cepstra, energy_db = self.featurizer.frames(audio)
+        self._pending_samples = audio[n_frames * hop:]
+        speech = self.vad.speech_frames(energy_db)
+        windows = []
+        index = 0
+        while index < n_frames:
+            take = min(n_frames - index, self._frames_until_window)
+            self._append_frames(cepstra[index:index + take], speech[index:index + take])
+            index += take
+            self._frames_until_window -= take
+            if self._frames_until_window == 0:
+                windows.append(self._cut_window())
+                self._frames_until_window = self.hop_frames
+        return windows
+
+    def _append_frames(self, cepstra, speech):
+        self._cepstra = np.concatenate([self._cepstra, cepstra])[-self.window_frames:]
+        self._speech = np.concatenate([self._speech, speech])[-self.window_frames:]
+        self._unfolded_speech.append(cepstra[speech])
+        self._frames_seen += len(speech)
+        self._frames_since_window += len(speech)
+
+    def _cut_window(self):
+        """Update the normaliser with the speech heard since the last window, then cut."""
+        self.normalizer.update(np.concatenate(self._unfolded_speech))
+        self._unfolded_speech = []
+        self._frames_since_window = 0
+        config = self.config
+        end_sample = (self._frames_seen - 1) * config.hop_length + config.frame_length
+        speech_ratio = float(np.mean(self._speech))
+        is_speech = self.vad.is_speech(self._speech)
+        frames = model_input(self.normalizer.apply(self._cepstra), config) if is_speech else None
+        return _Window(self.time_of_sample(end_sample), is_speech, speech_ratio, frames)
+
+    def _classify(self, windows):
+        """Run the BiLSTM on the speech windows (batched) and the HMM filter on all, in order."""
+        speech_windows = [window for window in windows if window.is_speech]
+        logits = iter(self._logits([window.frames for window in speech_windows]))
+        estimates = []
+        for window in windows:
+            raw = None
+            if window.is_speech:
+                window_logits = next(logits)
+                raw = softmax(window_logits.astype(np.float64))
+                probabilities = self.hmm_filter.update(observations(window_logits))
+            else:
+                self.hmm_filter.predict()
+                probabilities = self.hmm_filter.posterior
+            has_belief = self.hmm_filter.has_evidence
+            best = int(np.argmax(probabilities))
+            estimates.append(Estimate(
+                end_time_s=window.end_time_s, is_speech=window.is_speech,
+                speech_ratio=window.speech_ratio,
+                label=self.labels[best] if has_belief else None,
+                confidence=float(probabilities[best]) if has_belief else 0.0,
+                probabilities=probabilities, raw_probabilities=raw))
+        return estimates
+
+    def _logits(self, window_frames):
+        """Return the logits of each window, shape (n_windows, n_labels)."""
+        if not window_frames:
+            return np.zeros((0, len(self.labels)), np.float32)
+        with torch.inference_mode():
+            if len({len(frames) for frames in window_frames}) == 1:
+                return self.model(torch.from_numpy(np.stack(window_frames))).numpy()
+            return np.concatenate([self.model(torch.from_numpy(frames[None])).numpy()
+                                   for frames in window_frames])
+
+
+@dataclass
+class UtteranceResult:
+    """
+    The recogniser's verdict on a whole recording.
+
+    Attributes
+    ----------
+    label : str or None
+        Arg-max of ``probabilities``; None when no window had speech.
+    confidence : float
+        Probability of ``label``.
+    probabilities : numpy.ndarray, shape (n_labels,)
+        Normalised geometric mean of the raw window probabilities over the speech windows.
+    smoothed_probabilities : numpy.ndarray, shape (n_labels,)
+        The HMM-filtered probabilities after the last window (what the node would publish).
+    estimates : list of Estimate
+        Every window's estimate.
+
+    """
+
+    label: str | None
+    confidence: float
+    probabilities: np.ndarray
+    smoothed_probabilities: np.ndarray
+    estimates: list[Estimate]
+
+
+def predict_utterance(recognizer: StreamingRecognizer, signal: np.ndarray,
+                      norm: NormStats | None = None) -> UtteranceResult:
+    """
+    Classify a whole recording by streaming it through ``recognizer``.
+
+    The recording is one stream from a fresh start (:meth:`StreamingRecognizer.reset`): the
+    same windows, gate, normalisation and model as on the robot, plus a final shorter window
+    so that recordings shorter than a window are classified too.
+
+    Parameters
+    ----------
+    recognizer : StreamingRecognizer
+        Reset first; it keeps nothing of earlier recordings.
+    signal : numpy.ndarray, shape (n_samples,), float32
+        Mono audio at the model rate.
+    norm : ser_ros.core.normalization.NormStats, optional
+        Statistics to normalise with (e.g. the speaker's), passed to ``reset``.
+
+    Returns
+    -------
+    UtteranceResult
+
+    """
+    recognizer.reset(norm)
+    estimates = recognizer.push(signal, 0.0) + recognizer.flush()
+    raw = [estimate.raw_probabilities for estimate in estimates
+           if estimate.raw_probabilities is not None]
+    smoothed = estimates[-1].probabilities if estimates else recognizer.hmm_filter.posterior
+    if not raw:
+        uniform = np.full(len(recognizer.labels), 1.0 / len(recognizer.labels))
+        return UtteranceResult(None, 0.0, uniform, smoothed, estimates)
+    log_mean = np.mean(np.log(np.maximum(raw, 1e-12)), axis=0)
+    probabilities = softmax(log_mean)
+    best = int(np.argmax(probabilities))
+    return UtteranceResult(recognizer.labels[best], float(probabilities[best]), probabilities,
+                           smoothed, estimates)

@@ -1,0 +1,167 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Score a stream of published emotion estimates against the ground truth of a bag.
+
+The published label is held from its stamp until the next estimate (at most ``hold_s``) and
+sampled every ``grid_s`` over the speech time (the truth segments). Figures:
+
+- accuracy and unweighted accuracy (mean over emotions) over speech time; time without an
+  estimate counts as wrong;
+- coverage: share of speech time with an estimate;
+- label changes per minute of stream;
+- change delay: from the start of a segment whose emotion differs from the previous one to the
+  first published estimate with the new emotion (within the segment), and the share of such
+  changes detected at all.
+"""
+
+import numpy as np
+
+#: Sampling step of the speech time [s].
+GRID_S = 0.1
+
+
+def score_stream(published, segments, hold_s=2.0, grid_s=GRID_S):
+    """
+    Score published estimates against ground-truth segments.
+
+    Parameters
+    ----------
+    published : list of (time_s, label, confidence)
+        Estimates in time order (same clock as the segments).
+    segments : list of ser_ros.tools.bags.Segment
+        Ground truth, in time order.
+    hold_s : float
+        Longest time an estimate stands for [s] (the window length is natural).
+    grid_s : float
+        Sampling step [s].
+
+    Returns
+    -------
+    dict
+        accuracy, unweighted_accuracy, coverage, changes_per_minute, median_delay_s,
+        mean_delay_s, changes_detected, estimates, speech_minutes.
+
+    """
+    times = np.array([p[0] for p in published])
+    labels = [p[1] for p in published]
+    truth, held = [], []
+    for segment in segments:
+        for t in np.arange(segment.start_s, segment.end_s, grid_s):
+            index = int(np.searchsorted(times, t, side='right')) - 1
+            truth.append(segment.label)
+            held.append(labels[index] if index >= 0 and t - times[index] <= hold_s else None)
+    truth, held = np.array(truth), np.array(held, dtype=object)
+    correct = held == truth
+    per_label = [correct[truth == label].mean() for label in sorted(set(truth))]
+    delays, changes = [], 0
+    for previous, segment in zip(segments, segments[1:]):
+        if segment.label == previous.label:
+            continue
+        changes += 1
+        hits = [t for t, label in zip(times, labels)
+                if segment.start_s <= t <= segment.end_s + hold_s and label == segment.label]
+        if hits:
+            delays.append(hits[0] - segment.start_s)
+    span_minutes = max((segments[-1].end_s - segments[0].start_s) / 60, 1e-9)
+    flips = sum(a != b for a, b in zip(labels, labels[1:]))
+    return {
+        'accuracy': float(correct.mean()), 'unweighted_accuracy': float(np.mean(per_label)),
+        'coverage': float(np.mean(held != None)),  # noqa: E711 (elementwise on objects)
+        'changes_per_minute': flips / span_minutes,
+        'median_delay_s': float(np.median(delays)) if delays else float('nan'),
+        'mean_delay_s': float(np.mean(delays)) if delays else float('nan'),
+        'changes_detected': len(delays) / changes if changes else float('nan'),
+        'estimates': len(published), 'speech_minutes': len(truth) * grid_s / 60,
+    }
+
+
+def estimates_as_published(estimates, labels, smoothed=True):
+    """
+    Turn recogniser estimates into what the node publishes for speech windows.
+
+    Parameters
+    ----------
+    estimates : list of ser_ros.core.recognizer.Estimate
+        The recogniser's output, in time order.
+    labels : list of str
+        The model's labels.
+    smoothed : bool
+        The HMM-filtered output (``/emotion``), or the raw one (``/emotion/raw``).
+
+    Returns
+    -------
+    list of (time_s, label, confidence)
+
+    """
+    published = []
+    for estimate in estimates:
+        if estimate.is_speech:
+            probabilities = estimate.probabilities if smoothed else estimate.raw_probabilities
+            best = int(np.argmax(probabilities))
+            published.append((estimate.end_time_s, labels[best], float(probabilities[best])))
+    return published
+
+
+def score_table(rows):
+    """Return a markdown table of named scores (``[(name, score dict)]``)."""
+    lines = ['| stream | accuracy | UA | coverage | changes/min | median delay [s] | '
+             'changes detected |', '|---|---:|---:|---:|---:|---:|---:|']
+    for name, score in rows:
+        lines.append(f"| {name} | {score['accuracy']:.1%} | {score['unweighted_accuracy']:.1%}"
+                     f" | {score['coverage']:.0%} | {score['changes_per_minute']:.1f} | "
+                     f"{score['median_delay_s']:.2f} | {score['changes_detected']:.0%} |")
+    return '\n'.join(lines)
+
+
+def plot_timeline(segments, streams, path, title=''):
+    """
+    Draw the truth and published labels over time, with confidences, into a PNG.
+
+    Parameters
+    ----------
+    segments : list of ser_ros.tools.bags.Segment
+        Ground truth.
+    streams : list of (name, published)
+        Each published list as in :func:`score_stream`.
+    path : str
+        PNG to write.
+    title : str
+        Title of the plot.
+
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib import pyplot
+    names = sorted({s.label for s in segments} | {p[1] for _, pub in streams for p in pub})
+    row = {name: index for index, name in enumerate(names)}
+    origin = segments[0].start_s if segments else 0.0
+    figure, axes = pyplot.subplots(figsize=(12, 1.2 + 0.35 * len(names)))
+    for segment in segments:
+        axes.plot([segment.start_s - origin, segment.end_s - origin], [row[segment.label]] * 2,
+                  color='black', linewidth=6, alpha=0.3, solid_capstyle='butt')
+    for (name, published), color in zip(streams, ('tab:blue', 'tab:orange')):
+        if published:
+            times = [p[0] - origin for p in published]
+            axes.scatter(times, [row[p[1]] for p in published],
+                         s=[8 + 30 * p[2] for p in published], color=color, label=name,
+                         alpha=0.8)
+    axes.set_yticks(range(len(names)), names)
+    axes.set_xlabel('time [s] (grey: truth; dot size: confidence)')
+    axes.set_title(title, fontsize=10)
+    axes.legend(loc='upper right', fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)

@@ -1,0 +1,444 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Training data: labelled audio in memory, speaker-disjoint splits, augmented window crops.
+
+Training imitates what the node does with a stream. Each epoch every utterance gives one crop
+of exactly one streaming window, taken around its speech, passed through a random "channel"
+(gain, spectral tilt, noise; the same for all of a speaker's crops in the epoch, as one robot
+microphone would be) and a random speed change. The crops are framed by the shared
+:class:`~ser_ros.core.features.FrameFeaturizer`, gated by the shared VAD, and standardised with
+their speaker's statistics over speech frames under that channel: the statistics the node's
+adaptive normaliser converges to for a speaker in a room.
+"""
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+import logging
+
+import numpy as np
+from scipy.signal import lfilter
+from ser_ros.core.audio import load_audio
+from ser_ros.core.errors import SerError
+from ser_ros.core.features import model_input
+from ser_ros.core.normalization import NormStats
+from ser_ros.core.vad import EnergyVad
+from ser_ros.training.corpora import read_corpus
+import soxr
+from tqdm import tqdm
+
+LOGGER = logging.getLogger(__name__)
+
+
+class DatasetError(SerError):
+    """A dataset or split that cannot be used for training; the message says why."""
+
+
+@dataclass
+class LabelledAudio:
+    """
+    Utterances in memory, with labels mapped onto the model's label set.
+
+    Attributes
+    ----------
+    signals : list of numpy.ndarray, each shape (n_samples_i,), float32
+        Mono audio at the model rate.
+    label_indices : numpy.ndarray, shape (n_utterances,), int
+        Index into ``labels``.
+    speakers, corpora, paths : list of str
+    norm_groups : list of str
+        The group whose statistics standardise each utterance: its speaker, or its whole
+        corpus for corpora whose speakers each speak in one emotion only (where speaker
+        statistics would erase the emotion itself).
+    labels : list of str
+
+    """
+
+    signals: list
+    label_indices: np.ndarray
+    speakers: list
+    corpora: list
+    paths: list
+    norm_groups: list
+    labels: list
+
+    def subset(self, indices):
+        """Return the utterances at ``indices`` as a new LabelledAudio."""
+        return LabelledAudio([self.signals[i] for i in indices], self.label_indices[indices],
+                             [self.speakers[i] for i in indices],
+                             [self.corpora[i] for i in indices],
+                             [self.paths[i] for i in indices],
+                             [self.norm_groups[i] for i in indices], self.labels)
+
+    def of_speakers(self, speakers):
+        """Return the utterances of the given speakers."""
+        wanted = set(speakers)
+        return self.subset(np.array([i for i, s in enumerate(self.speakers) if s in wanted],
+                                    dtype=int))
+
+    def __len__(self):
+        return len(self.signals)
+
+
+def map_labels(utterances, labels, label_map):
+    """
+    Keep the utterances whose emotion maps onto one of ``labels``.
+
+    Parameters
+    ----------
+    utterances : list of ser_ros.training.corpora.Utterance
+        Recordings with emotions from the shared vocabulary.
+    labels : list of str
+        The model's labels.
+    label_map : dict of str to str or None
+        Corpus emotion -> model label; None drops the emotion. Emotions that are model labels
+        themselves map to themselves unless listed.
+
+    Returns
+    -------
+    list of (Utterance, int)
+        Each kept utterance with its label index.
+
+    """
+    kept = []
+    for utterance in utterances:
+        target = label_map.get(utterance.emotion, utterance.emotion)
+        if target is None:
+            continue
+        if target not in labels:
+            if utterance.emotion in label_map:
+                raise DatasetError(f'label_map sends {utterance.emotion!r} to {target!r}, '
+                                   f'which is not one of the labels {labels}')
+            continue
+        kept.append((utterance, labels.index(target)))
+    return kept
+
+
+def load_labelled_audio(corpora, labels, label_map, sample_rate_hz, progress=True):
+    """
+    Read the configured corpora and load their audio at the model rate.
+
+    Parameters
+    ----------
+    corpora : list of dict
+        Each ``{'kind': reader name, 'root': folder or manifest}``, optionally with
+        ``'normalise_by': 'speaker' | 'corpus'`` (default speaker).
+    labels : list of str
+        The model's labels.
+    label_map : dict
+        See :func:`map_labels`.
+    sample_rate_hz : int
+        The model's sample rate [Hz].
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    LabelledAudio
+
+    """
+    pairs, groups = [], []
+    for corpus in corpora:
+        found = read_corpus(corpus['kind'], corpus['root'])
+        mapped = map_labels(found, labels, label_map)
+        LOGGER.info('%s: %d recordings, %d with a model label', corpus['root'], len(found),
+                    len(mapped))
+        normalise_by = corpus.get('normalise_by', 'speaker')
+        if normalise_by not in ('speaker', 'corpus'):
+            raise DatasetError(f'normalise_by {normalise_by!r} is neither speaker nor corpus')
+        pairs.extend(mapped)
+        groups.extend(u.speaker if normalise_by == 'speaker' else f'{u.corpus}:*'
+                      for u, _ in mapped)
+    if not pairs:
+        raise DatasetError('no recording has one of the labels ' + ', '.join(labels))
+    signals = [load_audio(utterance.path, sample_rate_hz)
+               for utterance, _ in tqdm(pairs, desc='loading audio', disable=not progress)]
+    return LabelledAudio(signals, np.array([index for _, index in pairs]),
+                         [u.speaker for u, _ in pairs], [u.corpus for u, _ in pairs],
+                         [u.path for u, _ in pairs], groups, list(labels))
+
+
+def speaker_split(speakers, corpora, seed, test_fraction=0.15, validation_fraction=0.15,
+                  test_speakers=None, folds=None, fold=None):
+    """
+    Split speakers into disjoint train, validation and test sets, corpus by corpus.
+
+    Parameters
+    ----------
+    speakers, corpora : list of str
+        Speaker and corpus of every utterance.
+    seed : int
+        Seeds the random choice of validation (and test) speakers.
+    test_fraction, validation_fraction : float
+        Shares of each corpus's speakers (at least one speaker each when the corpus has three
+        or more).
+    test_speakers : list of str, optional
+        Explicit test speakers (``corpus:id``), instead of a fraction or a fold.
+    folds, fold : int, optional
+        Cross-validation: sorted speakers of each corpus cut into ``folds`` contiguous groups;
+        group ``fold`` is the test set.
+
+    Returns
+    -------
+    dict with keys 'train', 'validation', 'test'
+        Sorted speaker lists, pairwise disjoint.
+
+    """
+    generator = np.random.default_rng(seed)
+    by_corpus = defaultdict(set)
+    for speaker, corpus in zip(speakers, corpora):
+        by_corpus[corpus].add(speaker)
+    split = {'train': [], 'validation': [], 'test': []}
+    for corpus in sorted(by_corpus):
+        members = sorted(by_corpus[corpus])
+        if test_speakers is not None:
+            test = [speaker for speaker in members if speaker in set(test_speakers)]
+        elif folds:
+            test = list(np.array_split(members, folds)[fold])
+        else:
+            test = list(generator.choice(members, _share(len(members), test_fraction),
+                                         replace=False))
+        rest = [speaker for speaker in members if speaker not in set(test)]
+        validation = list(generator.choice(rest, _share(len(members), validation_fraction),
+                                           replace=False)) if len(rest) > 1 else []
+        split['test'] += test
+        split['validation'] += validation
+        split['train'] += [speaker for speaker in rest if speaker not in set(validation)]
+    unknown = sorted(set(test_speakers or ()) - set(speakers))
+    if unknown:
+        raise DatasetError(f"test speakers {unknown} have no recordings with the model's "
+                           'labels in the corpora')
+    split = {part: sorted(str(speaker) for speaker in members)
+             for part, members in split.items()}
+    if not split['train']:
+        raise DatasetError('the split leaves no training speakers')
+    return split
+
+
+def _share(count, fraction):
+    if count < 3 or fraction <= 0:
+        return 0
+    return max(1, int(round(count * fraction)))
+
+
+def balancing_weights(label_indices, corpora, n_labels):
+    """
+    Per-utterance loss weights that balance classes within each corpus, and corpora.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_utterances,), float32
+        Mean 1; every (corpus, class) pair carries the same total weight.
+
+    """
+    counts = Counter(zip(corpora, label_indices))
+    weights = np.array([1.0 / counts[(corpus, label)]
+                        for corpus, label in zip(corpora, label_indices)])
+    return (weights * len(weights) / weights.sum()).astype(np.float32)
+
+
+@dataclass
+class Augmentation:
+    """
+    Random changes applied to training crops (see the module docstring).
+
+    Attributes
+    ----------
+    gain_db : tuple of float
+        Range of the per-speaker gain [dB].
+    tilt : tuple of float
+        Range of the per-speaker first-order spectral tilt coefficient (a microphone).
+    noise_probability : float
+        Chance that a speaker's channel in an epoch is noisy.
+    snr_db : tuple of float
+        Range of the signal-to-noise ratio of that noise [dB].
+    speed_probability : float
+        Chance that a crop is sped up or slowed down (tempo and pitch together).
+    speed : tuple of float
+        Range of the speed factor.
+
+    """
+
+    gain_db: tuple[float, float] = (-10.0, 6.0)
+    tilt: tuple[float, float] = (-0.6, 0.6)
+    noise_probability: float = 0.5
+    snr_db: tuple[float, float] = (5.0, 30.0)
+    speed_probability: float = 0.5
+    speed: tuple[float, float] = (0.9, 1.1)
+
+    def channel(self, generator):
+        """Draw one speaker's channel: (gain [linear], tilt, snr [dB] or None)."""
+        gain = 10 ** (generator.uniform(*self.gain_db) / 20)
+        tilt = generator.uniform(*self.tilt)
+        noisy = generator.random() < self.noise_probability
+        return gain, tilt, generator.uniform(*self.snr_db) if noisy else None
+
+
+def speech_bounds(signal, featurizer, vad_config):
+    """
+    Return the first and last speech sample of ``signal`` as the VAD sees it.
+
+    Returns
+    -------
+    tuple of int
+        ``(start, end)`` sample indices; the whole signal when no frame is speech.
+
+    """
+    config = featurizer.config
+    _, energy_db = featurizer.frames(signal)
+    speech = np.flatnonzero(EnergyVad(vad_config, config.frame_hop_s).speech_frames(energy_db))
+    if len(speech) == 0:
+        return 0, len(signal)
+    return speech[0] * config.hop_length, speech[-1] * config.hop_length + config.frame_length
+
+
+def crop(signal, bounds, length, generator, speed=1.0):
+    """
+    Cut ``length`` output samples from around the speech in ``signal``.
+
+    The crop's start is uniform over the positions that keep it overlapping the speech; a
+    ``speed`` factor reads ``speed * length`` source samples and resamples them to ``length``.
+    Signals that are too short are zero-padded at the end.
+
+    Returns
+    -------
+    numpy.ndarray, shape (length,), float32
+
+    """
+    source_length = int(round(length * speed))
+    start_low = max(0, min(bounds[0], len(signal) - source_length))
+    start_high = max(start_low, min(bounds[1] - source_length, len(signal) - source_length))
+    start = int(generator.integers(start_low, start_high + 1))
+    piece = signal[start:start + source_length]
+    if speed != 1.0 and len(piece) > 1:
+        piece = soxr.resample(piece, 1.0, 1.0 / speed, quality='HQ')
+    output = np.zeros(length, np.float32)
+    output[:min(length, len(piece))] = piece[:length]
+    return output
+
+
+def apply_channel(crop_signal, channel, generator):
+    """Apply a speaker's channel (gain, tilt, noise at an SNR) to one crop."""
+    gain, tilt, snr_db = channel
+    shaped = lfilter([1.0, tilt], [1.0], crop_signal).astype(np.float32) * gain
+    if snr_db is not None:
+        power = float(np.mean(shaped ** 2)) + 1e-12
+        noise = generator.standard_normal(len(shaped)).astype(np.float32)
+        shaped += noise * np.sqrt(power / 10 ** (snr_db / 10))
+    return np.clip(shaped, -1.0, 1.0)
+
+
+class CropMaker:
+    """
+    Turn utterances into normalised model-input windows, the way the node will see them.
+
+    Parameters
+    ----------
+    featurizer : ser_ros.core.features.FrameFeaturizer
+    vad_config : ser_ros.core.vad.VadConfig
+    window_s : float
+        Crop length: the streaming window [s].
+    augmentation : Augmentation or None
+        None makes clean, centred crops.
+
+    """
+
+    def __init__(self, featurizer, vad_config, window_s, augmentation=None):
+        self.featurizer = featurizer
+        self.vad_config = vad_config
+        self.config = featurizer.config
+        self.length = int(round(window_s * self.config.sample_rate_hz))
+        self.augmentation = augmentation
+        self._bounds = {}
+
+    def windows(self, data, generator):
+        """
+        Make one window per utterance.
+
+        Parameters
+        ----------
+        data : LabelledAudio
+            The utterances, with their normalisation groups.
+        generator : numpy.random.Generator
+            Source of the crop positions and augmentations.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_utterances, n_frames, n_features), float32
+
+        """
+        channels = {group: self.augmentation.channel(generator) if self.augmentation else None
+                    for group in sorted(set(data.norm_groups))}
+        cepstra, speech = [], []
+        for signal, path, group in zip(data.signals, data.paths, data.norm_groups):
+            if path not in self._bounds:
+                self._bounds[path] = speech_bounds(signal, self.featurizer, self.vad_config)
+            augmentation = self.augmentation
+            speed = 1.0
+            if augmentation and generator.random() < augmentation.speed_probability:
+                speed = generator.uniform(*augmentation.speed)
+            piece = crop(signal, self._bounds[path], self.length, generator, speed)
+            if channels[group] is not None:
+                piece = apply_channel(piece, channels[group], generator)
+            frames, energy_db = self.featurizer.frames(piece)
+            cepstra.append(frames)
+            speech.append(EnergyVad(self.vad_config, self.config.frame_hop_s)
+                          .speech_frames(energy_db))
+        stats = group_statistics(cepstra, speech, data.norm_groups)
+        return np.stack([model_input(stats[group].apply(frames), self.config)
+                         for frames, group in zip(cepstra, data.norm_groups)])
+
+
+def group_statistics(cepstra, speech, groups):
+    """
+    Return each normalisation group's statistics over its speech frames.
+
+    Parameters
+    ----------
+    cepstra : list of numpy.ndarray, each shape (n_frames_i, n_cepstra)
+        Frames of each utterance.
+    speech : list of numpy.ndarray, each shape (n_frames_i,), bool
+        VAD decision of each frame.
+    groups : list of str
+        The group of each utterance (see ``LabelledAudio.norm_groups``).
+
+    Returns
+    -------
+    dict of str to NormStats
+
+    """
+    frames = defaultdict(list)
+    for cepstrum, mask, group in zip(cepstra, speech, groups):
+        frames[group].append(cepstrum[mask] if mask.any() else cepstrum)
+    return {group: NormStats.of(np.concatenate(parts)) for group, parts in frames.items()}
+
+
+def utterance_frames(data, featurizer, vad_config):
+    """
+    Frame every whole, clean utterance and gate its frames.
+
+    Returns
+    -------
+    cepstra : list of numpy.ndarray, each shape (n_frames_i, n_cepstra)
+    speech : list of numpy.ndarray, each shape (n_frames_i,), bool
+
+    """
+    cepstra, speech = [], []
+    for signal in data.signals:
+        frames, energy_db = featurizer.frames(signal)
+        cepstra.append(frames)
+        speech.append(EnergyVad(vad_config, featurizer.config.frame_hop_s)
+                      .speech_frames(energy_db))
+    return cepstra, speech

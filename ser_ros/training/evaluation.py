@@ -1,0 +1,214 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Speaker-independent evaluation of a model bundle, and the results table of the README.
+
+Every test recording is classified with the same streaming path as the node
+(:func:`ser_ros.core.recognizer.predict_utterance`); the scores make a markdown table
+(per-class precision, recall, F1; unweighted and weighted accuracy) and a confusion-matrix PNG.
+The trainer's report and ``ser-evaluate`` (:mod:`ser_ros.training.evaluate`) both use it.
+
+Two normalisation conditions are scored, because a node meets a new speaker cold:
+
+- ``adapted``: standardised with the statistics of the recording's normalisation group (its
+  speaker, or its corpus where speakers each speak one emotion) over all its speech: what the
+  node's adaptive normaliser converges to after a while (and how the model trains);
+- ``cold``: each recording alone from the training statistics, adapting within it, what the
+  node does in the first seconds with a new speaker and microphone.
+"""
+
+import json
+import logging
+import os
+
+import matplotlib
+import numpy as np
+from ser_ros.core.errors import SerError
+from ser_ros.core.features import FrameFeaturizer
+from ser_ros.core.recognizer import predict_utterance, StreamingRecognizer
+from ser_ros.training.dataset import group_statistics, utterance_frames
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+from tqdm import tqdm
+
+matplotlib.use('Agg')
+LOGGER = logging.getLogger(__name__)
+CONDITIONS = ('adapted', 'cold')
+
+
+def adapted_statistics(bundle, data):
+    """
+    Return the statistics of each normalisation group of ``data`` over its speech frames.
+
+    Returns
+    -------
+    dict of str to ser_ros.core.normalization.NormStats
+
+    """
+    featurizer = FrameFeaturizer(bundle.feature_config)
+    return group_statistics(*utterance_frames(data, featurizer, bundle.vad), data.norm_groups)
+
+
+def classify(bundle, data, condition, model=None, progress=True, stats=None):
+    """
+    Classify every recording of ``data`` through the streaming path.
+
+    Parameters
+    ----------
+    bundle : ser_ros.core.bundle.ModelBundle
+        The model and its streaming settings.
+    data : ser_ros.training.dataset.LabelledAudio
+        Recordings to classify.
+    condition : str
+        ``'adapted'`` or ``'cold'`` (see the module docstring).
+    model : ser_ros.core.model.BiLSTMClassifier, optional
+        Weights to use instead of the bundle's.
+    progress : bool
+        Show a progress bar.
+    stats : dict of str to NormStats, optional
+        :func:`adapted_statistics` of ``data``, when already computed (``'adapted'`` only).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_utterances,), int
+        Predicted label index; -1 where no window had speech (counted as an error).
+
+    """
+    if condition not in CONDITIONS:
+        raise ValueError(f'condition {condition!r} not in {CONDITIONS}')
+    recognizer = StreamingRecognizer(bundle, adapt_normalisation=condition == 'cold',
+                                     model=model)
+    if condition == 'cold':
+        stats = {}
+    elif stats is None:
+        stats = adapted_statistics(bundle, data)
+    predictions = []
+    for signal, group in tqdm(list(zip(data.signals, data.norm_groups)), desc=condition,
+                              disable=not progress, leave=False):
+        result = predict_utterance(recognizer, signal, stats.get(group, bundle.norm))
+        predictions.append(-1 if result.label is None else bundle.labels.index(result.label))
+    return np.array(predictions, dtype=int)
+
+
+def scores(truth, predictions, labels):
+    """
+    Compute the figures of the results table.
+
+    Parameters
+    ----------
+    truth, predictions : numpy.ndarray, shape (n_utterances,), int
+        Label indices; a prediction of -1 is a miss.
+    labels : list of str
+        Names of the label indices.
+
+    Returns
+    -------
+    dict
+        ``unweighted_accuracy`` (mean per-class recall), ``weighted_accuracy`` (share
+        correct), ``per_class`` (precision, recall, f1, support per label), ``confusion``
+        (rows: truth, columns: prediction, counts), ``count``.
+
+    """
+    indices = list(range(len(labels)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        truth, predictions, labels=indices, zero_division=0)
+    present = support > 0
+    return {
+        'unweighted_accuracy': float(recall[present].mean()),
+        'weighted_accuracy': float(np.mean(truth == predictions)),
+        'per_class': {label: {'precision': float(precision[i]), 'recall': float(recall[i]),
+                              'f1': float(f1[i]), 'support': int(support[i])}
+                      for i, label in enumerate(labels)},
+        'confusion': confusion_matrix(truth, predictions, labels=indices).tolist(),
+        'count': int(len(truth)),
+    }
+
+
+def markdown_table(result):
+    """Return the per-class table and the accuracies as markdown."""
+    lines = ['| emotion | precision | recall | F1 | n |', '|---|---:|---:|---:|---:|']
+    for label, row in result['per_class'].items():
+        lines.append(f"| {label} | {row['precision']:.2f} | {row['recall']:.2f} | "
+                     f"{row['f1']:.2f} | {row['support']} |")
+    lines.append(f"| **unweighted accuracy** | | **{result['unweighted_accuracy']:.1%}** | | "
+                 f"{result['count']} |")
+    lines.append(f"| weighted accuracy | | {result['weighted_accuracy']:.1%} | | |")
+    return '\n'.join(lines)
+
+
+def plot_confusion(result, labels, path, title):
+    """Write the confusion matrix (rows normalised to recall) as a PNG."""
+    from matplotlib import pyplot
+    counts = np.array(result['confusion'], dtype=float)
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    figure, axes = pyplot.subplots(figsize=(1.0 + 0.8 * len(labels), 0.8 + 0.7 * len(labels)))
+    axes.imshow(rates, cmap='Blues', vmin=0, vmax=1)
+    axes.set_xticks(range(len(labels)), labels, rotation=45, ha='right')
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_xlabel('predicted')
+    axes.set_ylabel('true')
+    axes.set_title(title, fontsize=10)
+    for (row, column), rate in np.ndenumerate(rates):
+        axes.text(column, row, f'{rate:.2f}', ha='center', va='center', fontsize=8,
+                  color='white' if rate > 0.5 else 'black')
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
+
+
+def evaluate_bundle(bundle, data, output_dir, title, progress=True):
+    """
+    Score ``bundle`` on ``data`` in both conditions and write the report files.
+
+    Writes ``results.md``, ``results.json`` and ``confusion_<condition>.png`` into
+    ``output_dir`` and returns the scores of each condition.
+
+    """
+    os.makedirs(output_dir, exist_ok=True)
+    results = {}
+    for condition in CONDITIONS:
+        predictions = classify(bundle, data, condition, progress=progress)
+        results[condition] = scores(data.label_indices, predictions, bundle.labels)
+        plot_confusion(results[condition], bundle.labels,
+                       os.path.join(output_dir, f'confusion_{condition}.png'),
+                       f'{title}\n({condition} normalisation)')
+    speakers = sorted(set(data.speakers))
+    text = [f'# {title}', '',
+            f'{len(data)} recordings of {len(speakers)} speakers the model never heard: '
+            + ', '.join(speakers), '',
+            '## Adapted normalisation (the node after it has heard the speaker a while)', '',
+            markdown_table(results['adapted']), '', '![confusion](confusion_adapted.png)', '',
+            '## Cold start (each recording alone, from the training statistics)', '',
+            markdown_table(results['cold']), '', '![confusion](confusion_cold.png)', '']
+    with open(os.path.join(output_dir, 'results.md'), 'w') as stream:
+        stream.write('\n'.join(text))
+    with open(os.path.join(output_dir, 'results.json'), 'w') as stream:
+        json.dump(results, stream, indent=1)
+    return results
+
+
+def test_set_of(bundle, corpora=None, speakers=None):
+    """
+    Return the corpora and speakers to test ``bundle`` on.
+
+    Defaults come from the bundle's training metadata: its corpora and its test speakers.
+
+    """
+    training = bundle.metadata
+    corpora = corpora or training.get('corpora')
+    speakers = speakers or training.get('split', {}).get('test')
+    if not corpora or not speakers:
+        raise SerError('the bundle does not record its corpora and test speakers: '
+                       'give --corpus and --speakers')
+    return corpora, speakers

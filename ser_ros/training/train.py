@@ -1,0 +1,335 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+``ser-train``: train a model bundle from labelled corpora.
+
+    ser-train --config config/train.yaml [key.subkey=value ...]
+
+Steps: read and split the corpora by speaker; train the BiLSTM on augmented window crops
+(Adam, class-balanced cross-entropy, early stopping on validation unweighted accuracy); fit the
+HMM on held-out streams made of the validation speakers' utterances; write the bundle and,
+in ``<output>/report/``, the test scores on the held-out speakers, the confusion matrices,
+the training curve, the HMM fit and the configuration used.
+"""
+
+import argparse
+import copy
+from dataclasses import asdict
+import datetime
+import json
+import logging
+import os
+import random
+import sys
+import time
+
+import numpy as np
+from ser_ros import __version__
+from ser_ros.core.bundle import ModelBundle, save_bundle
+from ser_ros.core.errors import run_cli
+from ser_ros.core.features import FrameFeaturizer
+from ser_ros.core.hmm import dwell_transition_matrix, filter_sequence, HMMParams, observations
+from ser_ros.core.model import BiLSTMClassifier, ModelConfig
+from ser_ros.core.normalization import NormStats
+from ser_ros.core.recognizer import configure_torch, StreamingRecognizer
+from ser_ros.training.config import load_config, OptimiserSettings, TrainingConfig
+from ser_ros.training.dataset import balancing_weights, CropMaker, DatasetError, \
+    load_labelled_audio, speaker_split, utterance_frames
+from ser_ros.training.evaluation import adapted_statistics, classify, evaluate_bundle, scores
+from ser_ros.training.hmm_fit import fit_hmm
+import torch
+from tqdm import tqdm
+import yaml
+
+LOGGER = logging.getLogger(__name__)
+#: Dwell times [s] whose smoothing is reported after the HMM fit.
+DWELL_SWEEP_S = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
+#: Level of the background noise in the pauses of the HMM's held-out streams [dBFS].
+PAUSE_NOISE_DBFS = -60.0
+
+
+def seed_everything(seed):
+    """Seed Python, numpy and torch; return a numpy Generator for this run."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def placeholder_hmm(n_labels, streaming):
+    """Return HMM parameters that leave the raw output as it is (before the real fit)."""
+    startprob = np.full(n_labels, 1.0 / n_labels)
+    return HMMParams(startprob, dwell_transition_matrix(startprob, streaming.dwell_s,
+                                                        streaming.hop_s),
+                     np.zeros((n_labels, n_labels)), np.ones((n_labels, n_labels)))
+
+
+def train_network(model, train_data, validation_data, bundle, crop_maker,
+                  training: OptimiserSettings, generator, progress=True):
+    """
+    Train ``model`` in place; keep the weights of the best validation epoch.
+
+    Returns
+    -------
+    list of dict
+        One row per epoch: loss, training and validation unweighted accuracy.
+
+    """
+    weights = torch.from_numpy(balancing_weights(train_data.label_indices, train_data.corpora,
+                                                 len(train_data.labels)))
+    targets = torch.from_numpy(train_data.label_indices).long()
+    optimizer = torch.optim.Adam(model.parameters(), lr=training.learning_rate,
+                                 weight_decay=training.weight_decay)
+    loss_function = torch.nn.CrossEntropyLoss(reduction='none')
+    batch_size = training.batch_size
+    best_score, best_state, waited, history = -1.0, None, 0, []
+    # The validation audio does not change between epochs: frame it for its statistics once.
+    validation_stats = adapted_statistics(bundle, validation_data)
+    epochs = tqdm(range(training.epochs), desc='epochs', disable=not progress)
+    for epoch in epochs:
+        windows = torch.from_numpy(crop_maker.windows(train_data, generator))
+        order = torch.from_numpy(generator.permutation(len(windows)))
+        model.train()
+        total_loss, predictions = 0.0, torch.empty(len(windows), dtype=torch.long)
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            logits = model(windows[batch])
+            loss = (loss_function(logits, targets[batch]) * weights[batch]).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            total_loss += loss.item() * len(batch)
+            predictions[batch] = logits.argmax(dim=1)
+        model.eval()
+        train_ua = scores(train_data.label_indices, predictions.numpy(),
+                          train_data.labels)['unweighted_accuracy']
+        validation_ua = scores(validation_data.label_indices,
+                               classify(bundle, validation_data, 'adapted', model=model,
+                                        progress=False, stats=validation_stats),
+                               validation_data.labels)['unweighted_accuracy']
+        history.append({'epoch': epoch + 1, 'loss': total_loss / len(windows),
+                        'train_ua': train_ua, 'validation_ua': validation_ua})
+        epochs.set_postfix(loss=f'{total_loss / len(windows):.3f}', train=f'{train_ua:.2f}',
+                           val=f'{validation_ua:.2f}')
+        LOGGER.info('epoch %d: loss %.3f, train UA %.3f, validation UA %.3f', epoch + 1,
+                    total_loss / len(windows), train_ua, validation_ua)
+        if validation_ua > best_score:
+            best_score, best_state, waited = validation_ua, copy.deepcopy(model.state_dict()), 0
+        else:
+            waited += 1
+            if waited >= training.patience:
+                LOGGER.info('early stop after epoch %d', epoch + 1)
+                break
+    model.load_state_dict(best_state)
+    model.eval()
+    return history
+
+
+def held_out_streams(bundle, data, model, generator, pause_s):
+    """
+    Run each speaker's utterances, joined by pauses, through the streaming recogniser.
+
+    Returns
+    -------
+    sequences : list of numpy.ndarray, each shape (n_windows_i, n_labels)
+        HMM observations of the speech windows of each speaker's stream.
+    labels : list of numpy.ndarray, each shape (n_windows_i,), int
+        The label covering most of each window.
+
+    """
+    recognizer = StreamingRecognizer(bundle, model=model)
+    window_samples = int(recognizer.window_s * bundle.feature_config.sample_rate_hz)
+    rate = bundle.feature_config.sample_rate_hz
+    sequences, labels = [], []
+    for speaker in sorted(set(data.speakers)):
+        members = [i for i, s in enumerate(data.speakers) if s == speaker]
+        pieces, truth = [], []
+        for index in generator.permutation(members):
+            pause = int(generator.uniform(*pause_s) * rate)
+            pieces += [generator.standard_normal(pause).astype(np.float32)
+                       * 10 ** (PAUSE_NOISE_DBFS / 20), data.signals[index]]
+            truth += [np.full(pause, -1), np.full(len(data.signals[index]),
+                                                  data.label_indices[index])]
+        truth = np.concatenate(truth)
+        recognizer.reset()
+        sequence, sequence_labels = [], []
+        for estimate in recognizer.push(np.concatenate(pieces), 0.0):
+            end = int(round(estimate.end_time_s * rate))
+            covered = truth[max(0, end - window_samples):end]
+            covered = covered[covered >= 0]
+            if estimate.is_speech and len(covered):
+                sequence.append(observations(np.log(estimate.raw_probabilities)))
+                sequence_labels.append(np.bincount(covered).argmax())
+        if sequence:
+            sequences.append(np.array(sequence))
+            labels.append(np.array(sequence_labels))
+    return sequences, labels
+
+
+def dwell_sweep(params, sequences, labels, hop_s):
+    """
+    Report accuracy and label changes per minute of the filtered sequences for several dwells.
+
+    Returns
+    -------
+    list of dict
+
+    """
+    minutes = sum(len(sequence) for sequence in sequences) * hop_s / 60
+    rows = []
+    for dwell_s in DWELL_SWEEP_S:
+        smoothed = [filter_sequence(params.with_dwell(dwell_s, hop_s), sequence).argmax(axis=1)
+                    for sequence in sequences]
+        hits = sum(int(np.sum(s == truth)) for s, truth in zip(smoothed, labels))
+        flips = sum(int(np.sum(np.diff(s) != 0)) for s in smoothed)
+        rows.append({'dwell_s': dwell_s,
+                     'accuracy': hits / sum(len(truth) for truth in labels),
+                     'changes_per_minute': flips / minutes})
+    return rows
+
+
+def train(config: TrainingConfig, progress: bool = True) -> ModelBundle:
+    """
+    Train a bundle as ``config`` says, save it with its report, and return it.
+
+    Returns
+    -------
+    ser_ros.core.bundle.ModelBundle
+
+    """
+    started = time.monotonic()
+    generator = seed_everything(config.seed)
+    configure_torch(config.training.threads)
+    feature_config, vad_config, streaming = config.features, config.vad, config.streaming
+    labels = list(config.labels)
+    data = load_labelled_audio(config.corpus_dicts(), labels, config.label_map,
+                               feature_config.sample_rate_hz, progress)
+    split = speaker_split(data.speakers, data.corpora, config.seed, **asdict(config.split))
+    parts = {part: data.of_speakers(speakers) for part, speakers in split.items()}
+    if len(parts['validation']) == 0:
+        raise DatasetError('the split leaves no validation speakers')
+    LOGGER.info('speakers: %s', {part: len(speakers) for part, speakers in split.items()})
+
+    featurizer = FrameFeaturizer(feature_config)
+    cepstra, speech = utterance_frames(parts['train'], featurizer, vad_config)
+    prior = NormStats.of(np.concatenate([c[s] for c, s in zip(cepstra, speech)]))
+    model = BiLSTMClassifier(ModelConfig(n_features=feature_config.n_features,
+                                         n_labels=len(labels), **asdict(config.model)))
+    bundle = ModelBundle(labels=labels, feature_config=feature_config,
+                         model_config=model.config, norm=prior,
+                         hmm=placeholder_hmm(len(labels), streaming), streaming=streaming,
+                         vad=vad_config, state_dict=model.state_dict(), name=config.name)
+    crop_maker = CropMaker(featurizer, vad_config, streaming.window_s, config.augmentation)
+    history = train_network(model, parts['train'], parts['validation'], bundle, crop_maker,
+                            config.training, generator, progress)
+    bundle.state_dict = model.state_dict()
+
+    sequences, sequence_labels = held_out_streams(bundle, parts['validation'], model, generator,
+                                                  config.hmm.pause_s)
+    bundle.hmm, hmm_report = fit_hmm(sequences, sequence_labels, len(labels), streaming.dwell_s,
+                                     streaming.hop_s, config.hmm.em_iterations, config.seed)
+    hmm_report['dwell_sweep'] = dwell_sweep(bundle.hmm, sequences, sequence_labels,
+                                            streaming.hop_s)
+    training_time_s = time.monotonic() - started
+    bundle.metadata = {
+        'ser_ros_version': __version__, 'date': datetime.date.today().isoformat(),
+        'seed': config.seed, 'corpora': config.corpus_dicts(),
+        'label_map': dict(config.label_map), 'split': split,
+        'utterances': {part: len(members) for part, members in parts.items()},
+        'parameters': model.parameter_count(), 'epochs_run': len(history),
+        'best_validation_ua': max(row['validation_ua'] for row in history),
+        'training_time_s': round(training_time_s, 1), 'hmm_fit': hmm_report,
+    }
+    write_report(bundle, config, history, parts['test'], os.path.join(config.output, 'report'),
+                 progress)
+    save_bundle(bundle, config.output)
+    LOGGER.info('saved %s (%.0f s)', config.output, training_time_s)
+    return bundle
+
+
+def write_report(bundle, config, history, test_data, folder, progress):
+    """Write the test scores, training curve, HMM fit and the configuration used."""
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, 'config.yaml'), 'w') as stream:
+        yaml.safe_dump(config.to_plain(), stream, sort_keys=False)
+    with open(os.path.join(folder, 'history.json'), 'w') as stream:
+        json.dump(history, stream, indent=1)
+    plot_history(history, os.path.join(folder, 'training.png'))
+    metadata = bundle.metadata
+    hmm_fit = json.dumps({key: value for key, value in metadata['hmm_fit'].items()
+                          if key != 'dwell_sweep'})
+    lines = [f'# Training report: {bundle.name}', '',
+             f"- trained {metadata['date']} with ser_ros {metadata['ser_ros_version']}, "
+             f"seed {metadata['seed']}, {metadata['epochs_run']} epochs, "
+             f"{metadata['training_time_s']:.0f} s on {torch.get_num_threads()} threads",
+             f"- {metadata['parameters']:,} parameters; utterances {metadata['utterances']}",
+             f"- best validation unweighted accuracy {metadata['best_validation_ua']:.1%}",
+             f'- HMM emissions, out-of-sample validation window accuracy: {hmm_fit}',
+             '', '## Smoothing on held-out streams (validation speakers)', '',
+             '| dwell [s] | window accuracy | label changes / min |', '|---:|---:|---:|']
+    lines += [f"| {row['dwell_s']:.1f} | {row['accuracy']:.1%} | "
+              f"{row['changes_per_minute']:.1f} |" for row in metadata['hmm_fit']['dwell_sweep']]
+    lines += ['', '![training](training.png)', '']
+    if len(test_data):
+        results = evaluate_bundle(bundle, test_data, folder, f'{bundle.name} on held-out '
+                                  'speakers', progress)
+        bundle.metadata['test_ua'] = {condition: result['unweighted_accuracy']
+                                      for condition, result in results.items()}
+        lines += ['See [results.md](results.md) for the test speakers: unweighted accuracy '
+                  + ', '.join(f'{c} {r["unweighted_accuracy"]:.1%}' for c, r in results.items())]
+    with open(os.path.join(folder, 'report.md'), 'w') as stream:
+        stream.write('\n'.join(lines) + '\n')
+
+
+def plot_history(history, path):
+    """Plot loss and unweighted accuracies per epoch into a PNG."""
+    from matplotlib import pyplot
+    epochs = [row['epoch'] for row in history]
+    figure, (loss_axes, accuracy_axes) = pyplot.subplots(1, 2, figsize=(9, 3.2))
+    loss_axes.plot(epochs, [row['loss'] for row in history])
+    loss_axes.set_xlabel('epoch')
+    loss_axes.set_ylabel('weighted cross-entropy')
+    for key in ('train_ua', 'validation_ua'):
+        accuracy_axes.plot(epochs, [row[key] for row in history], label=key)
+    accuracy_axes.set_xlabel('epoch')
+    accuracy_axes.set_ylabel('unweighted accuracy')
+    accuracy_axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+
+
+def run(argv=None):
+    """Parse the command line and train."""
+    parser = argparse.ArgumentParser(prog='ser-train', description=__doc__.split('\n\n')[0])
+    parser.add_argument('--config', default='config/train.yaml', help='training YAML')
+    parser.add_argument('overrides', nargs='*', metavar='key=value',
+                        help="values that replace the YAML's, e.g. training.epochs=5")
+    parser.add_argument('--quiet', action='store_true', help='no progress bars')
+    args = parser.parse_args(argv)
+    config = load_config(args.config, args.overrides)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s')
+    train(config, progress=not args.quiet)
+    return 0
+
+
+def main(argv=None):
+    """Run ``ser-train``: user errors print ``ser-train: message`` and exit 2."""
+    return run_cli('ser-train', run, argv)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
