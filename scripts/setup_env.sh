@@ -78,4 +78,14 @@ if ! stamp_ok ser_ros "$pkg_stamp"; then
     --force-reinstall "$ROOT" 2> >(grep -v "^WARNING: Location" >&2)
   stamp_set ser_ros "$pkg_stamp"
 fi
+# 4. The ROS 2 command-line tools (ros2 launch, ros2 topic/param/lifecycle/run/..., launch_ros,
+#    ament_copyright), for a machine without a ROS distro: from ../shared/ros-tools when it is
+#    there. Its installer is idempotent and, last, links lib/ser_ros/<executable> to the console
+#    scripts, where `ros2 run` and launch_ros look (so it runs after ser_ros is installed).
+ROS_TOOLS="${SER_ROS_TOOLS:-$ROOT/../shared/ros-tools}"
+if [[ -f "$ROS_TOOLS/install_ros_tools.sh" ]]; then
+  bash "$ROS_TOOLS/install_ros_tools.sh" "$VENV" 2> >(grep -v -e '^\[ros-tools\] .*up to date' >&2)
+elif ! "$PY" -c 'import launch_ros, ros2cli' 2>/dev/null; then
+  log "no ROS tools ($ROS_TOOLS absent, no distro): ser_node, ser-* and their tests work; ros2 launch/CLI tests skip"
+fi
 log "ready: $VENV"

@@ -63,10 +63,12 @@ def test_launch_file_declares_described_arguments_and_runs_the_installed_node(re
 
 
 @pytest.mark.skipif(importlib.util.find_spec('launch_ros') is None,
-                    reason='launch_ros is not installed (it is not on PyPI; ROS machines have it)')
+                    reason='launch_ros is not installed (scripts/setup_env.sh installs it from '
+                    '../shared/ros-tools; ROS machines have it)')
 def test_launch_description_loads(repo_root):
+    from launch import LaunchContext
     from launch.launch_description_sources import PythonLaunchDescriptionSource
     source = PythonLaunchDescriptionSource(os.path.join(repo_root, 'launch', 'ser.launch.py'))
-    description = source.get_launch_description(None)
+    description = source.get_launch_description(LaunchContext())
     names = {argument.name for argument in description.get_launch_arguments()}
     assert {'params_file', 'model_path', 'audio_topic', 'namespace', 'autostart'} <= names

@@ -20,15 +20,13 @@ recorded timing, and recorded as raw CDR, so nothing is decoded and re-encoded o
 """
 
 import importlib
-import signal
-import subprocess
 import threading
 import time
 
 import rclpy
 from rosbags.rosbag2 import Reader, Writer
 from ser_ros.core.audio_common import INFO_TOPIC, STAMPED_TOPIC
-from ser_ros.ros.node_process import start_ser_node
+from ser_ros.ros.node_process import start_ser_node, stop
 from ser_ros.ros.player import wait_for_subscribers
 from ser_ros.ros.qos import LATCHED, RELIABLE_STREAM
 from ser_ros.tools.bags import STORAGES, typestore
@@ -210,8 +208,4 @@ def run_live(bag_path, recording_path, model_path='', rate=1.0, storage='sqlite3
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
-        node_process.send_signal(signal.SIGINT)
-        try:
-            node_process.wait(10)
-        except subprocess.TimeoutExpired:
-            node_process.kill()
+        stop(node_process)

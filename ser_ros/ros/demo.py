@@ -26,7 +26,6 @@ the ``/emotion`` stream as it arrives, next to what is being played.
 
 import argparse
 import os
-import signal
 import sys
 import threading
 import time
@@ -38,7 +37,7 @@ from ser_ros.core.audio_common import stamp_seconds
 from ser_ros.core.errors import run_cli, SerError
 from ser_ros.resources import params_file, shared_data_folder
 from ser_ros.ros.messages import EMOTION_TOPIC, LABEL_INFO_TOPIC
-from ser_ros.ros.node_process import start_ser_node
+from ser_ros.ros.node_process import launch_available, launch_ser_node, start_ser_node, stop
 from ser_ros.ros.player import AudioPlayer, wait_for_subscribers
 from ser_ros.ros.qos import LATCHED, OUTPUT
 from ser_ros.tools.stream_format import add_format_arguments, format_from_arguments
@@ -90,7 +89,12 @@ def run(argv=None):
     stream_audio, segments = compose_stream(
         [(path, truth, '') for path, truth in recordings], audio_format.sample_rate,
         np.random.default_rng(0), pause_s=(PAUSE_S, PAUSE_S))
-    node_process = start_ser_node({'autostart': True, 'model_path': args.model}, params_file())
+    if launch_available():
+        print('starting ser_node with ros2 launch ser_ros ser.launch.py', flush=True)
+        node_process = launch_ser_node({'model_path': args.model})
+    else:
+        node_process = start_ser_node({'autostart': True, 'model_path': args.model},
+                                      params_file())
     rclpy.init()
     node = Node('ser_demo')
     labels, received = [], []
@@ -131,8 +135,7 @@ def run(argv=None):
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
-        node_process.send_signal(signal.SIGINT)
-        node_process.wait(10)
+        stop(node_process)
     scored = [(truth, heard) for truth, heard in received if truth not in ('-', '?')]
     if scored:
         hits = sum(truth == heard for truth, heard in scored)

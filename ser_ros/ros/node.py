@@ -51,14 +51,14 @@ from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 from ser_ros.core.audio import AudioFormat
 from ser_ros.core.audio_common import stamp_seconds
-from ser_ros.core.bundle import BundleError, load_bundle
+from ser_ros.core.bundle import BundleError, load_bundle, ModelBundle
 from ser_ros.core.health import StreamHealth
 from ser_ros.core.intake import AudioChunk, AudioIntake
 from ser_ros.core.recognizer import configure_torch, Estimate, StreamingRecognizer
 from ser_ros.resources import default_model_path
 from ser_ros.ros.messages import classification, DIAGNOSTICS_TOPIC, EMOTION_TOPIC, label_info, \
     LABEL_INFO_TOPIC, RAW_TOPIC, to_time
-from ser_ros.ros.parameters import check_parameter, PARAMETERS
+from ser_ros.ros.parameters import check_parameter, MODEL_DEFAULTED, PARAMETERS
 from ser_ros.ros.qos import audio_input, LATCHED, OUTPUT
 from std_msgs.msg import Header
 from vision_msgs.msg import Classification, LabelInfo
@@ -84,6 +84,7 @@ class EmotionRecognizerNode(LifecycleNode):
         self._worker: threading.Thread | None = None
         self._dwell_lock = threading.Lock()
         self._pending_dwell: float | None = None
+        self._requested: dict[str, float] = {}
         self._inputs: list = []
         self._outputs: dict = {}
         self._diagnostics_publisher = None
@@ -135,7 +136,7 @@ class EmotionRecognizerNode(LifecycleNode):
             self.get_logger().error(f'cannot configure with model {model_path}: {error}')
             return TransitionCallbackReturn.FAILURE
         self.recognizer.warm_up()
-        self._pending_dwell = None
+        self._show_values_in_use(bundle)
         self._intake = AudioIntake(self.recognizer.config.sample_rate_hz, self.health,
                                    self.get_logger(), self._param('max_queue_s'),
                                    self._param('max_chunk_s'))
@@ -157,6 +158,26 @@ class EmotionRecognizerNode(LifecycleNode):
             f'{self.recognizer.window_s} s, hop {self.recognizer.hop_s} s, dwell '
             f'{self.recognizer.dwell_s} s')
         return TransitionCallbackReturn.SUCCESS
+
+    def _show_values_in_use(self, bundle: ModelBundle) -> None:
+        """Make the model-defaulted parameters read back what the recogniser uses."""
+        self._requested = {name: self._param(name) for name in MODEL_DEFAULTED}
+        recognizer = self.recognizer
+        in_use = {'window_s': recognizer.window_s, 'hop_s': recognizer.hop_s,
+                  'dwell_s': recognizer.dwell_s,
+                  'norm_horizon_s': self._param('norm_horizon_s') or
+                  bundle.streaming.norm_horizon_s}
+        self.set_parameters([Parameter(name, value=float(value))
+                             for name, value in in_use.items()])
+        with self._dwell_lock:
+            self._pending_dwell = None
+
+    def _restore_requested_values(self) -> None:
+        """Give the model-defaulted parameters back the values set before configure."""
+        if self._requested:
+            self.set_parameters([Parameter(name, value=value)
+                                 for name, value in self._requested.items()])
+            self._requested = {}
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Subscribe to the audio, start the worker and latch the label map."""
@@ -192,6 +213,7 @@ class EmotionRecognizerNode(LifecycleNode):
         """Drop the model and the publishers."""
         self._release()
         self.lifecycle_state = 'unconfigured'
+        self._restore_requested_values()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:

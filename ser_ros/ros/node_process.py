@@ -15,6 +15,10 @@
 """Start ``ser_node`` in a process of its own (the demo and the live bag run do)."""
 
 from collections.abc import Mapping
+import importlib.util
+import os
+import shutil
+import signal
 import subprocess
 import sys
 
@@ -43,9 +47,46 @@ def ser_node_command(parameters: Mapping[str, object],
     return command
 
 
+def launch_available() -> bool:
+    """Return whether ``ros2 launch`` can start ser_node here (the CLI and launch_ros)."""
+    return shutil.which('ros2') is not None and \
+        importlib.util.find_spec('launch_ros') is not None
+
+
 def start_ser_node(parameters: Mapping[str, object], params_file: str | None = None,
                    quiet: bool = False) -> subprocess.Popen:
-    """Start ``ser_node`` (see :func:`ser_node_command`); ``quiet`` discards its output."""
+    """
+    Start ``ser_node`` (see :func:`ser_node_command`) in a process group of its own.
+
+    ``quiet`` discards its output; :func:`stop` ends it as Ctrl-C would.
+    """
     output = subprocess.DEVNULL if quiet else None
     return subprocess.Popen(ser_node_command(parameters, params_file), stdout=output,
-                            stderr=output)
+                            stderr=output, start_new_session=True)
+
+
+def launch_ser_node(arguments: Mapping[str, str]) -> subprocess.Popen:
+    """
+    Run ``ros2 launch ser_ros ser.launch.py`` with launch arguments, in a group of its own.
+
+    Parameters
+    ----------
+    arguments : mapping of str to str
+        ``name:=value`` each (empty values are left out: the launch file's defaults).
+
+    """
+    command = ['ros2', 'launch', 'ser_ros', 'ser.launch.py',
+               *(f'{name}:={value}' for name, value in arguments.items() if value)]
+    return subprocess.Popen(command, start_new_session=True)
+
+
+def stop(process: subprocess.Popen, timeout_s: float = 10.0) -> int:
+    """Send SIGINT to the process's group, as Ctrl-C does; wait; return the exit code."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return process.returncode

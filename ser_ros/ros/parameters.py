@@ -81,6 +81,12 @@ def _audio_format_field(field):
     return check
 
 
+#: The parameters whose default means "the model's value" say so, and that they read back.
+READ_BACK = (' Once configured, the parameter reads back the value in use; cleanup restores '
+             'what was set.')
+#: Parameters whose default means "the model's value"; once configured they hold the value in use.
+MODEL_DEFAULTED = ('window_s', 'hop_s', 'norm_horizon_s', 'dwell_s')
+
 PARAMETERS = (
     ParameterSpec('model_path', '', 'Model bundle folder; empty uses the shipped default model.'),
     ParameterSpec('autostart', False, 'Configure and activate at start-up, for runs without a '
@@ -108,19 +114,19 @@ PARAMETERS = (
                   check=_audio_format_field('sample_format')),
     ParameterSpec('coding_format', 'wave', 'wave (PCM) or mp3 until an AudioInfo arrives.',
                   check=_audio_format_field('coding_format')),
-    ParameterSpec('window_s', 0.0, "Analysis window [s]; 0 uses the model's.",
+    ParameterSpec('window_s', 0.0, "Analysis window [s]; 0 uses the model's." + READ_BACK,
                   check=_non_negative),
     ParameterSpec('hop_s', 0.0, 'Time between estimates [s], a multiple of the frame hop; 0 '
-                  "uses the model's.", check=_non_negative),
+                  "uses the model's." + READ_BACK, check=_non_negative),
     ParameterSpec('adapt_normalisation', True, 'Adapt feature statistics to the speakers and '
                   'microphone heard (recommended).'),
     ParameterSpec('norm_horizon_s', 0.0, 'Forgetting time of the adapted statistics [s]; 0 '
-                  "uses the model's.", check=_non_negative),
+                  "uses the model's." + READ_BACK, check=_non_negative),
     ParameterSpec('torch_threads', 1, "Threads for inference (the robot's CPU is shared).",
                   check=_positive),
     ParameterSpec('diagnostics_period_s', 1.0, 'Period of /diagnostics [s].', check=_positive),
     ParameterSpec('dwell_s', -1.0, 'Smoothing: mean time an emotion lasts [s] (HMM dwell); 0 '
-                  "turns smoothing off; negative uses the model's.", fixed=False),
+                  "turns smoothing off; negative uses the model's." + READ_BACK, fixed=False),
     ParameterSpec('publish_raw', False, 'Also publish the unsmoothed BiLSTM output on '
                   "emotion/raw (relative to the node's namespace).", fixed=False),
     ParameterSpec('publish_non_speech', False, 'Also publish estimates for windows without '

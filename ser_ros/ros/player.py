@@ -137,6 +137,8 @@ def run(argv=None):
     add_format_arguments(parser)
     parser.add_argument('--rate', type=float, default=1.0, help='pace (0: as fast as possible)')
     parser.add_argument('--loop', action='store_true', help='play again and again')
+    parser.add_argument('--topic-prefix', default='/audio', help='namespace of the topics '
+                        '(default /audio: /audio/audio, /audio/audio_info)')
     parser.add_argument('--wait-s', type=float, default=5.0,
                         help='wait this long for a subscriber before playing')
     args, ros_args = parser.parse_known_args(argv)
@@ -144,7 +146,8 @@ def run(argv=None):
     node = Node('ser_player')
     try:
         audio_format = format_from_arguments(args)
-        player = AudioPlayer(node, audio_format, args.chunk_ms / 1000, args.stamped)
+        player = AudioPlayer(node, audio_format, args.chunk_ms / 1000, args.stamped,
+                             args.topic_prefix)
         signal = load_audio(args.file, audio_format.sample_rate)
         player.publish_info()
         wait_for_subscribers(node, player.audio_publisher, args.wait_s)
