@@ -25,7 +25,7 @@ from ser_ros.core.config_io import from_plain
 import torch
 from torch import nn
 
-POOLINGS = ('attention', 'mean')
+POOLINGS = ('attention', 'mean', 'attention_stats')
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,10 @@ class ModelConfig:
     dropout : float
         Dropout between LSTM layers and in the head.
     pooling : str
-        ``'attention'`` (learned weights over frames) or ``'mean'`` over time.
+        ``'attention'`` (learned weights over frames), ``'mean'`` over time, or
+        ``'attention_stats'``: attention pooling beside the mean and standard deviation of the
+        window's normalised input features over time (the statistics an SVM on MFCC
+        statistics decides from).
     conv_channels : int
         Channels of the convolutional front end that summarises neighbouring frames.
     frame_stride : int
@@ -110,7 +113,10 @@ class BiLSTMClassifier(nn.Module):
                             batch_first=True, bidirectional=True,
                             dropout=config.dropout if config.num_layers > 1 else 0.0)
         width = 2 * config.hidden_size
-        self.attention = nn.Linear(width, 1) if config.pooling == 'attention' else None
+        self.attention = nn.Linear(width, 1) if config.pooling != 'mean' else None
+        self.input_statistics = config.pooling == 'attention_stats'
+        if self.input_statistics:
+            width += 2 * config.n_features
         self.head = nn.Sequential(
             nn.Dropout(config.dropout), nn.Linear(width, config.hidden_size), nn.ReLU(),
             nn.Dropout(config.dropout), nn.Linear(config.hidden_size, config.n_labels))
@@ -137,6 +143,9 @@ class BiLSTMClassifier(nn.Module):
         else:
             weights = torch.softmax(self.attention(hidden), dim=1)
             pooled = (weights * hidden).sum(dim=1)
+        if self.input_statistics:
+            pooled = torch.cat([pooled, frames.mean(dim=1), frames.std(dim=1, correction=0)],
+                               dim=1)
         return self.head(pooled)
 
     def parameter_count(self) -> int:

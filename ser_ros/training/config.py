@@ -112,6 +112,9 @@ class OptimiserSettings:
         Epochs without a better validation unweighted accuracy before stopping.
     threads : int
         Torch threads.
+    mask_missing_labels : bool
+        Score each utterance's loss over its corpus's labels only (a label the corpus lacks
+        is not a negative for it).
 
     """
 
@@ -121,6 +124,7 @@ class OptimiserSettings:
     weight_decay: float = 0.0001
     patience: int = 10
     threads: int = 1
+    mask_missing_labels: bool = False
 
 
 @dataclass(frozen=True)

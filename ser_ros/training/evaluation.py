@@ -60,9 +60,9 @@ def adapted_statistics(bundle, data):
     return group_statistics(*utterance_frames(data, featurizer, bundle.vad), data.norm_groups)
 
 
-def classify(bundle, data, condition, model=None, progress=True, stats=None):
+def utterance_probabilities(bundle, data, condition, model=None, progress=True, stats=None):
     """
-    Classify every recording of ``data`` through the streaming path.
+    Stream every recording of ``data`` through the recogniser; return its label probabilities.
 
     Parameters
     ----------
@@ -81,8 +81,9 @@ def classify(bundle, data, condition, model=None, progress=True, stats=None):
 
     Returns
     -------
-    numpy.ndarray, shape (n_utterances,), int
-        Predicted label index; -1 where no window had speech (counted as an error).
+    numpy.ndarray, shape (n_utterances, n_labels)
+        Normalised geometric mean of the speech windows' probabilities; all zeros where no
+        window had speech.
 
     """
     if condition not in CONDITIONS:
@@ -93,12 +94,55 @@ def classify(bundle, data, condition, model=None, progress=True, stats=None):
         stats = {}
     elif stats is None:
         stats = adapted_statistics(bundle, data)
-    predictions = []
-    for signal, group in tqdm(list(zip(data.signals, data.norm_groups)), desc=condition,
-                              disable=not progress, leave=False):
+    probabilities = np.zeros((len(data), len(bundle.labels)))
+    for index, (signal, group) in enumerate(tqdm(list(zip(data.signals, data.norm_groups)),
+                                                 desc=condition, disable=not progress,
+                                                 leave=False)):
         result = predict_utterance(recognizer, signal, stats.get(group, bundle.norm))
-        predictions.append(-1 if result.label is None else bundle.labels.index(result.label))
-    return np.array(predictions, dtype=int)
+        if result.label is not None:
+            probabilities[index] = result.probabilities
+    return probabilities
+
+
+def predictions_among(probabilities, allowed=None):
+    """
+    Return the most probable label of each utterance among the ``allowed`` label indices.
+
+    Parameters
+    ----------
+    probabilities : numpy.ndarray, shape (n_utterances, n_labels)
+        See :func:`utterance_probabilities`; a row of zeros (no speech) gives -1, a miss.
+    allowed : sequence of int, optional
+        The labels a corpus has; all when None. A label the corpus lacks is never predicted
+        (and so never counts against it).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_utterances,), int
+
+    """
+    masked = np.full(probabilities.shape, -np.inf)
+    columns = list(range(probabilities.shape[1])) if allowed is None else list(allowed)
+    masked[:, columns] = probabilities[:, columns]
+    predictions = masked.argmax(axis=1)
+    predictions[probabilities.sum(axis=1) == 0] = -1
+    return predictions
+
+
+def classify(bundle, data, condition, model=None, progress=True, stats=None):
+    """
+    Classify every recording of ``data`` through the streaming path.
+
+    Parameters are those of :func:`utterance_probabilities`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_utterances,), int
+        Predicted label index; -1 where no window had speech (counted as an error).
+
+    """
+    return predictions_among(utterance_probabilities(bundle, data, condition, model, progress,
+                                                     stats))
 
 
 def scores(truth, predictions, labels):

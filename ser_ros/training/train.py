@@ -46,7 +46,7 @@ from ser_ros.core.normalization import NormStats
 from ser_ros.core.recognizer import configure_torch, StreamingRecognizer
 from ser_ros.training.config import load_config, OptimiserSettings, TrainingConfig
 from ser_ros.training.dataset import balancing_weights, CropMaker, DatasetError, \
-    load_labelled_audio, speaker_split, utterance_frames
+    LabelledAudio, load_labelled_audio, speaker_split, utterance_frames
 from ser_ros.training.evaluation import adapted_statistics, classify, evaluate_bundle, scores
 from ser_ros.training.hmm_fit import fit_hmm
 import torch
@@ -76,6 +76,25 @@ def placeholder_hmm(n_labels, streaming):
                      np.zeros((n_labels, n_labels)), np.ones((n_labels, n_labels)))
 
 
+def corpus_label_mask(data: LabelledAudio) -> np.ndarray:
+    """
+    Return which labels each utterance's corpus has.
+
+    A corpus that lacks a label (nEMO has no disgust, URDU only four emotions) says nothing
+    against it: with the mask, the loss of that corpus's utterances is a softmax over the
+    corpus's own labels only.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_utterances, n_labels), bool
+
+    """
+    has = {corpus: np.zeros(len(data.labels), bool) for corpus in set(data.corpora)}
+    for corpus, label in zip(data.corpora, data.label_indices):
+        has[corpus][label] = True
+    return np.stack([has[corpus] for corpus in data.corpora])
+
+
 def train_network(model, train_data, validation_data, bundle, crop_maker,
                   training: OptimiserSettings, generator, progress=True):
     """
@@ -87,6 +106,8 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
         One row per epoch: loss, training and validation unweighted accuracy.
 
     """
+    label_mask = (torch.from_numpy(corpus_label_mask(train_data))
+                  if training.mask_missing_labels else None)
     weights = torch.from_numpy(balancing_weights(train_data.label_indices, train_data.corpora,
                                                  len(train_data.labels)))
     targets = torch.from_numpy(train_data.label_indices).long()
@@ -106,7 +127,9 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
             logits = model(windows[batch])
-            loss = (loss_function(logits, targets[batch]) * weights[batch]).mean()
+            scored = logits if label_mask is None else logits.masked_fill(~label_mask[batch],
+                                                                          float('-inf'))
+            loss = (loss_function(scored, targets[batch]) * weights[batch]).mean()
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -201,9 +224,20 @@ def dwell_sweep(params, sequences, labels, hop_s):
     return rows
 
 
-def train(config: TrainingConfig, progress: bool = True) -> ModelBundle:
+def train(config: TrainingConfig, progress: bool = True,
+          data: LabelledAudio | None = None) -> ModelBundle:
     """
     Train a bundle as ``config`` says, save it with its report, and return it.
+
+    Parameters
+    ----------
+    config : TrainingConfig
+        What to train, from what, and where to write it.
+    progress : bool
+        Show progress bars.
+    data : LabelledAudio, optional
+        The configured corpora already loaded with the configured labels (a benchmark that
+        also scores a baseline on them); read from ``config.corpora`` when None.
 
     Returns
     -------
@@ -215,8 +249,9 @@ def train(config: TrainingConfig, progress: bool = True) -> ModelBundle:
     configure_torch(config.training.threads)
     feature_config, vad_config, streaming = config.features, config.vad, config.streaming
     labels = list(config.labels)
-    data = load_labelled_audio(config.corpus_dicts(), labels, config.label_map,
-                               feature_config.sample_rate_hz, progress)
+    if data is None:
+        data = load_labelled_audio(config.corpus_dicts(), labels, config.label_map,
+                                   feature_config.sample_rate_hz, progress)
     split = speaker_split(data.speakers, data.corpora, config.seed, **asdict(config.split))
     parts = {part: data.of_speakers(speakers) for part, speakers in split.items()}
     if len(parts['validation']) == 0:

@@ -1,0 +1,68 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The generalisation benchmark's parts: label masks, restricted predictions, the SVM baseline."""
+
+import numpy as np
+from ser_ros.training.baseline import group_standardised, SvmBaseline
+from ser_ros.training.dataset import LabelledAudio
+from ser_ros.training.evaluation import predictions_among
+from ser_ros.training.train import corpus_label_mask
+from synthetic import RATE_HZ, speech_like
+
+LABELS = ['neutral', 'happy', 'sad', 'angry']
+PITCH_HZ = {0: 120.0, 1: 220.0, 2: 90.0, 3: 300.0}
+
+
+def dataset(labels_per_corpus, per_label=3):
+    signals, indices, speakers, corpora = [], [], [], []
+    for corpus, labels in labels_per_corpus.items():
+        for label in labels:
+            for take in range(per_label):
+                signals.append(speech_like(1.0, pitch_hz=PITCH_HZ[label] + 3 * take,
+                                           seed=take))
+                indices.append(label)
+                speakers.append(f'{corpus}:{take}')
+                corpora.append(corpus)
+    return LabelledAudio(signals, np.array(indices), speakers, corpora,
+                         [f'{i}.wav' for i in range(len(signals))], list(speakers), LABELS)
+
+
+def test_the_label_mask_holds_each_corpus_own_labels():
+    mask = corpus_label_mask(dataset({'a': [0, 1, 2, 3], 'b': [0, 2]}, per_label=1))
+    assert mask.shape == (6, 4)
+    assert mask[:4].all() and (mask[4:] == [True, False, True, False]).all()
+
+
+def test_predictions_are_restricted_to_the_allowed_labels_and_silence_is_a_miss():
+    probabilities = np.array([[0.1, 0.6, 0.3, 0.0], [0.2, 0.1, 0.3, 0.4], [0, 0, 0, 0]])
+    assert predictions_among(probabilities).tolist() == [1, 3, -1]
+    assert predictions_among(probabilities, [0, 2]).tolist() == [2, 2, -1]
+
+
+def test_group_standardisation_centres_each_group():
+    features = np.array([[1.0, 5.0], [3.0, 7.0], [10.0, 0.0], [20.0, 2.0]])
+    standardised = group_standardised(features, ['a', 'a', 'b', 'b'])
+    np.testing.assert_allclose(standardised, [[-1, -1], [1, 1], [-1, -1], [1, 1]], atol=1e-6)
+
+
+def test_the_svm_baseline_learns_pitch_and_never_predicts_an_unseen_label():
+    train = dataset({'a': [0, 1, 3]}, per_label=4)
+    baseline = SvmBaseline(RATE_HZ)
+    features = baseline.features(train)
+    assert features.shape == (12, 120)
+    baseline.fit(features, train.label_indices)
+    scores = baseline.scores(features, len(LABELS))
+    assert scores.shape == (12, 4) and np.all(np.isneginf(scores[:, 2]))
+    assert np.mean(predictions_among(scores) == train.label_indices) > 0.8
