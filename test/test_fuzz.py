@@ -154,7 +154,10 @@ def test_loading_never_unpickles_what_is_in_the_weights_file(tmp_path):
     ('sample_rate', 12), ('sample_format', 'S20LE'), ('coding_format', 'opus'),
     ('window_s', -1.0), ('hop_s', -0.5), ('norm_horizon_s', -3.0), ('torch_threads', 0),
     ('diagnostics_period_s', 0.0), ('max_queue_s', 0.0), ('max_chunk_s', -1.0),
-    ('warn_rtf', 0.0), ('audio_topic', ''), ('audio_info_topic', 'has space')])
+    ('warn_rtf', 0.0), ('audio_topic', ''), ('audio_info_topic', 'has space'),
+    ('dwell_s', float('inf')), ('dwell_s', float('nan')), ('dwell_s', 1e308),
+    ('max_queue_s', float('inf')), ('max_queue_s', 1e308), ('window_s', 1e6),
+    ('max_chunk_s', float('nan')), ('warn_rtf', float('inf')), ('audio_qos_depth', 10 ** 9)])
 def test_invalid_parameter_values_are_refused_with_a_reason(name, value):
     assert name in check_parameter(name, value, configured=False)
 

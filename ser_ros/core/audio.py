@@ -63,10 +63,22 @@ SAMPLE_FORMATS = {
 PCM_CODINGS = ('', 'wave', 'wav', 'raw', 'pcm')
 #: Compressed coding formats decoded with PyAV.
 COMPRESSED_CODINGS = ('mp3',)
+#: A compressed stream that yields no audio for this many bytes is not being decoded (one mp3
+#: frame is at most 1,441 bytes at 320 kbit/s).
+MAX_BYTES_WITHOUT_AUDIO = 16384
+#: Longest piece of an untrusted string (an AudioInfo field) quoted in a message.
+MAX_QUOTED_CHARS = 40
 #: Bounds that a believable stream respects; anything outside is rejected, not guessed.
 MAX_CHANNELS = 64
 MIN_SAMPLE_RATE_HZ = 1000
 MAX_SAMPLE_RATE_HZ = 768000
+
+
+def quoted(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
+    """Return ``repr(text)``, cut to ``limit`` characters: untrusted strings go into logs."""
+    if len(text) <= limit:
+        return repr(text)
+    return f'{text[:limit]!r}... ({len(text)} characters)'
 
 
 class AudioFormatError(SerError):
@@ -95,6 +107,11 @@ class AudioFormat:
     sample_rate: int = 16000
     sample_format: str = 'S16LE'
     coding_format: str = 'wave'
+
+    def __str__(self) -> str:
+        """Describe the format for logs, quoting its strings cut short (they are untrusted)."""
+        return (f'{quoted(self.coding_format)} {self.channels} ch {self.sample_rate} Hz '
+                f'{quoted(self.sample_format)}')
 
     @classmethod
     def from_info(cls, info: Any) -> 'AudioFormat':
@@ -128,13 +145,13 @@ class AudioFormat:
         """
         if self.coding not in ('pcm', *COMPRESSED_CODINGS):
             raise AudioFormatError(
-                f'unknown coding_format {self.coding_format!r}: expected one of '
+                f'unknown coding_format {quoted(self.coding_format)}: expected one of '
                 f'{sorted(set(PCM_CODINGS) | set(COMPRESSED_CODINGS))}')
         if self.coding != 'pcm':
             return self
         if self.sample_format.upper() not in SAMPLE_FORMATS:
             raise AudioFormatError(
-                f'unknown sample_format {self.sample_format!r}: expected one of '
+                f'unknown sample_format {quoted(self.sample_format)}: expected one of '
                 f'{sorted(SAMPLE_FORMATS)}')
         if not 1 <= self.channels <= MAX_CHANNELS:
             raise AudioFormatError(f'channels {self.channels} outside 1..{MAX_CHANNELS}')
@@ -196,8 +213,13 @@ def decode_pcm(payload: bytes, audio_format: AudioFormat) -> np.ndarray:
         values = data.view(dtype)
     samples = ((values.astype(np.float64) - offset) / scale).astype(np.float32)
     if values.dtype.kind == 'f':
-        samples = np.clip(np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0), -1.0, 1.0)
+        samples = finite_samples(samples)
     return samples.reshape(-1, audio_format.channels)
+
+
+def finite_samples(samples: np.ndarray) -> np.ndarray:
+    """Return float samples with NaN as silence, +-inf as full scale, all clipped to [-1, 1]."""
+    return np.clip(np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0), -1.0, 1.0)
 
 
 def frame_to_array(frame: av.AudioFrame) -> np.ndarray:
@@ -219,7 +241,7 @@ def frame_to_array(frame: av.AudioFrame) -> np.ndarray:
         top = 2 ** (8 * array.dtype.itemsize - (array.dtype.kind == 'i'))  # iinfo.max + 1
         offset = top // 2 if array.dtype.kind == 'u' else 0
         array = (array.astype(np.float64) - offset) / (top - offset)
-    return np.clip(np.nan_to_num(array.astype(np.float32)), -1.0, 1.0)
+    return finite_samples(array.astype(np.float32))
 
 
 class _Resampler:
@@ -258,6 +280,7 @@ class StreamDecoder:
         self.audio_format = audio_format.validate()
         self.target_rate_hz = int(target_rate_hz)
         self.undecodable_packets = 0
+        self.bytes_without_audio = 0
         self._resampler: _Resampler | None = None
         self._codec: Any = None
         if self.audio_format.coding == 'pcm':
@@ -311,7 +334,13 @@ class StreamDecoder:
                     self._check_rate(frame.sample_rate)
                     self._resampler = _Resampler(frame.sample_rate, self.target_rate_hz)
                 pieces.append(self._mono_at_target(frame_to_array(frame), self._resampler))
+        self.bytes_without_audio = 0 if pieces else self.bytes_without_audio + len(payload)
         return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+
+    @property
+    def stalled(self) -> bool:
+        """Whether a compressed stream has yielded no audio for :data:`MAX_BYTES_WITHOUT_AUDIO`."""
+        return self.bytes_without_audio > MAX_BYTES_WITHOUT_AUDIO
 
     @staticmethod
     def _check_rate(rate_hz):
@@ -349,6 +378,8 @@ def load_audio(path: str | os.PathLike, target_rate_hz: int) -> np.ndarray:
         samples, rate_hz = soundfile.read(str(path), dtype='float32', always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError):
         samples, rate_hz = _load_with_pyav(path)
+    # Float files may hold NaN or infinities: cleaned as the stream decoder cleans them.
+    samples = finite_samples(samples)
     mono = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
     if rate_hz != target_rate_hz:
         mono = soxr.resample(mono, rate_hz, target_rate_hz, quality='HQ')

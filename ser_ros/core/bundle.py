@@ -41,6 +41,13 @@ from ser_ros.core.vad import VadConfig
 import torch
 
 FORMAT_VERSION = 1
+#: Longest streaming window a bundle may ask for [s] (a window is held in memory).
+MAX_WINDOW_S = 60.0
+#: Longest dwell, normalisation prior or horizon a bundle may ask for [s] (one day).
+MAX_TIME_CONSTANT_S = 86400.0
+MAX_LABEL_CHARS = 64
+#: A manifest is a few kilobytes; anything beyond this is not one.
+MAX_MANIFEST_BYTES = 10_000_000
 MANIFEST_FILE = 'manifest.json'
 WEIGHTS_FILE = 'weights.safetensors'
 
@@ -140,8 +147,14 @@ class ModelBundle:
             raise BundleError(f'HMM has {self.hmm.startprob.shape[0]} states over '
                               f'{self.hmm.means.shape[1]} observations, expected {n_labels}')
         streaming = self.streaming
-        if not 0 < streaming.hop_s <= streaming.window_s:
-            raise BundleError('streaming defaults need 0 < hop_s <= window_s')
+        if not 0 < streaming.hop_s <= streaming.window_s <= MAX_WINDOW_S:
+            raise BundleError(f'streaming defaults need 0 < hop_s <= window_s <= {MAX_WINDOW_S}')
+        for name in ('dwell_s', 'norm_prior_s', 'norm_horizon_s'):
+            if not 0 <= getattr(streaming, name) <= MAX_TIME_CONSTANT_S:
+                raise BundleError(f'streaming {name} {getattr(streaming, name)} outside '
+                                  f'0..{MAX_TIME_CONSTANT_S}')
+        if any(len(label) > MAX_LABEL_CHARS or not label.strip() for label in self.labels):
+            raise BundleError(f'labels must be names of 1..{MAX_LABEL_CHARS} characters')
         return self
 
 
@@ -209,10 +222,12 @@ def load_bundle(folder: str | os.PathLike) -> ModelBundle:
         raise BundleError(f'model folder {folder} does not exist')
     if not os.path.isfile(manifest_path):
         raise BundleError(f'model folder {folder} has no {MANIFEST_FILE}')
+    if os.path.getsize(manifest_path) > MAX_MANIFEST_BYTES:
+        raise BundleError(f'{manifest_path} is larger than {MAX_MANIFEST_BYTES} bytes')
     try:
         with open(manifest_path) as stream:
             manifest = json.load(stream)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise BundleError(f'{manifest_path} is not valid JSON: {error}') from None
     if not isinstance(manifest, dict):
         raise BundleError(f'{manifest_path} must hold a JSON object')

@@ -32,6 +32,11 @@ import librosa
 import numpy as np
 from ser_ros.core.config_io import from_plain
 
+#: Believable range of each setting: checked before any filterbank is allocated.
+SETTING_LIMITS = {'sample_rate_hz': (4000, 96000), 'frame_length_s': (0.005, 0.2),
+                  'frame_hop_s': (0.001, 0.1), 'n_fft': (64, 16384), 'n_mels': (1, 512),
+                  'n_mfcc': (1, 128), 'n_linear_filters': (1, 512), 'n_lfcc': (1, 128),
+                  'preemphasis': (0.0, 0.999), 'delta_width': (3, 31)}
 #: Floor of the power in the log step (about -100 dB): keeps digital silence finite.
 POWER_FLOOR = 1e-10
 
@@ -109,6 +114,9 @@ class FeatureConfig:
 
     def validate(self) -> 'FeatureConfig':
         """Raise ValueError naming the first inconsistent setting; return self otherwise."""
+        for name, (smallest, largest) in SETTING_LIMITS.items():
+            if not smallest <= getattr(self, name) <= largest:
+                raise ValueError(f'{name} {getattr(self, name)} outside {smallest}..{largest}')
         if self.frame_length > self.n_fft:
             raise ValueError(f'frame length {self.frame_length} samples exceeds n_fft '
                              f'{self.n_fft}')

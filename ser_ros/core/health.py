@@ -32,7 +32,7 @@ WARN_PERIOD_S = 5.0
 #: No audio for this long while active is worth a warning [s].
 STALE_AUDIO_S = 5.0
 #: Kinds of rejected audio, each counted as ``rejected_<kind>``.
-REJECTION_KINDS = ('malformed', 'format', 'no_format', 'empty', 'huge')
+REJECTION_KINDS = ('malformed', 'undecodable', 'format', 'no_format', 'empty', 'huge')
 #: Counters reported in every :class:`HealthReport`.
 COUNTERS = ('messages', 'rejected', *(f'rejected_{kind}' for kind in REJECTION_KINDS),
             'format_changes', 'windows', 'speech_windows', 'published')
@@ -122,6 +122,11 @@ class StreamHealth:
             return self._warning('drop', f'inference cannot keep up: dropped '
                                  f'{samples / rate_hz:.2f} s of the oldest audio')
 
+    def note(self, kind: str, text: str) -> str | None:
+        """Return ``text`` to log, or None when a note of ``kind`` was given recently."""
+        with self._lock:
+            return text if self._due(kind) else None
+
     def record_work(self, compute_s: float, audio_s: float, windows: int,
                     speech_windows: int, published: int) -> None:
         """Add the inference thread's work on one chunk to the load and the counters."""
@@ -134,7 +139,7 @@ class StreamHealth:
             self._counts['published'] += published
 
     def report(self, state: str, has_format: bool, queued_s: float, warn_rtf: float,
-               rate_hz: int) -> HealthReport:
+               rate_hz: int, backlog_s: float | None = None) -> HealthReport:
         """
         Sum up the period since the last report and start a new one.
 
@@ -145,11 +150,14 @@ class StreamHealth:
         has_format : bool
             Whether a usable stream format is known.
         queued_s : float
-            Audio waiting for inference [s].
+            Audio waiting in the queue [s].
         warn_rtf : float
             Real-time factor above which the load is a warning.
         rate_hz : int
             The model rate [Hz], to report dropped samples in seconds.
+        backlog_s : float, optional
+            Audio not yet processed, queued or in the worker's hands [s]; ``queued_s`` when
+            None.
 
         """
         with self._lock:
@@ -178,15 +186,22 @@ class StreamHealth:
             'processing_ms_per_window': f'{1000 * load["compute_s"] / windows:.2f}'
             if windows else '0',
             'queue_s': f'{queued_s:.3f}',
+            'backlog_s': f'{queued_s if backlog_s is None else backlog_s:.3f}',
             'dropped_s': f'{counts["dropped_samples"] / rate_hz:.3f}',
             **{key: str(counts[key]) for key in COUNTERS},
         }
         return HealthReport(level, message, values)
 
-    def _warning(self, kind: str, text: str) -> str | None:
+    def _due(self, kind: str) -> bool:
+        """Return whether a message of ``kind`` may be logged now (and note that it is)."""
         now = self._clock()
         if now - self._last_warning.get(kind, -self.warn_period_s) < self.warn_period_s:
-            return None
+            return False
         self._last_warning[kind] = now
+        return True
+
+    def _warning(self, kind: str, text: str) -> str | None:
+        if not self._due(kind):
+            return None
         return (f'{text} ({self._counts["rejected"]} rejected, '
                 f'{self._counts["dropped_samples"]} samples dropped so far)')

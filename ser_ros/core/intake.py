@@ -138,6 +138,7 @@ class AudioIntake:
         self._lock = threading.Condition()
         self._queue: deque[AudioChunk] = deque()
         self._queued_samples = 0
+        self._in_hand_samples = 0
         self._reset_requested = False
         self._open = True
 
@@ -171,7 +172,10 @@ class AudioIntake:
         self.decoder, self.audio_format = decoder, audio_format
         if changed:
             self.health.count('format_changes')
-            self.logger.info(f'audio format changed to {audio_format}: buffers reset')
+            note = self.health.note('format_change', f'audio format changed to {audio_format}: '
+                                    'buffers reset')
+            if note:
+                self.logger.info(note)
             with self._lock:
                 self._queue.clear()
                 self._queued_samples = 0
@@ -211,10 +215,23 @@ class AudioIntake:
                 self.max_chunk_s * audio_format.sample_rate * audio_format.bytes_per_frame:
             return self._reject('huge', f'audio message of {len(payload)} bytes exceeds '
                                 'max_chunk_s')
+        skipped_before = decoder.undecodable_packets
         try:
             samples = decoder.decode(payload)
         except AudioFormatError as error:
             return self._reject('malformed', str(error))
+        skipped = decoder.undecodable_packets - skipped_before
+        if skipped:
+            self._reject('undecodable', f'{skipped} undecodable {audio_format.coding} packets '
+                         'skipped')
+        if len(samples) == 0:
+            # A partial mp3 frame or the resampler's delay: nothing to queue yet, unless the
+            # stream has stopped yielding audio altogether.
+            if decoder.stalled:
+                return self._reject('undecodable', f'no audio decoded from the last '
+                                    f'{decoder.bytes_without_audio} bytes of '
+                                    f'{audio_format.coding}')
+            return True
         if len(samples) > self.max_chunk_s * self.target_rate_hz:
             return self._reject('huge', 'decoded audio message exceeds max_chunk_s')
         duration_s = len(samples) / self.target_rate_hz
@@ -259,15 +276,27 @@ class AudioIntake:
                 return None
             chunks = list(self._queue)
             self._queue.clear()
+            self._in_hand_samples += self._queued_samples
             self._queued_samples = 0
             reset, self._reset_requested = self._reset_requested, False
         return chunks, reset
+
+    def done(self, chunk: AudioChunk) -> None:
+        """Note that a taken chunk has been processed (see :attr:`backlog_s`)."""
+        with self._lock:
+            self._in_hand_samples = max(0, self._in_hand_samples - len(chunk.samples))
 
     @property
     def queued_s(self) -> float:
         """Return the audio waiting in the queue [s]."""
         with self._lock:
             return self._queued_samples / self.target_rate_hz
+
+    @property
+    def backlog_s(self) -> float:
+        """Return the audio not yet processed: queued, and taken but not :meth:`done` [s]."""
+        with self._lock:
+            return (self._queued_samples + self._in_hand_samples) / self.target_rate_hz
 
     def reopen(self) -> None:
         """Start (again) to hand out audio: :meth:`take` waits for it."""
@@ -279,7 +308,7 @@ class AudioIntake:
         with self._lock:
             self._open = False
             self._queue.clear()
-            self._queued_samples = 0
+            self._queued_samples = self._in_hand_samples = 0
             self._lock.notify_all()
 
     def _reject(self, kind: str, reason: str) -> bool:

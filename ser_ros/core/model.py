@@ -26,6 +26,10 @@ import torch
 from torch import nn
 
 POOLINGS = ('attention', 'mean', 'attention_stats')
+#: Largest believable size of each dimension: checked before anything is allocated, so that a
+#: damaged or hostile bundle cannot ask for gigabytes.
+SIZE_LIMITS = {'n_features': 1024, 'n_labels': 256, 'hidden_size': 2048, 'num_layers': 8,
+               'conv_channels': 2048, 'frame_stride': 32}
 
 
 @dataclass(frozen=True)
@@ -71,10 +75,9 @@ class ModelConfig:
         """Raise ValueError naming the first invalid setting; return self otherwise."""
         if self.pooling not in POOLINGS:
             raise ValueError(f'pooling {self.pooling!r} not in {POOLINGS}')
-        for name in ('n_features', 'n_labels', 'hidden_size', 'num_layers', 'conv_channels',
-                     'frame_stride'):
-            if getattr(self, name) < 1:
-                raise ValueError(f'{name} must be >= 1')
+        for name, largest in SIZE_LIMITS.items():
+            if not 1 <= getattr(self, name) <= largest:
+                raise ValueError(f'{name} {getattr(self, name)} outside 1..{largest}')
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f'dropout {self.dropout} outside [0, 1)')
         return self

@@ -43,9 +43,11 @@ import traceback
 
 from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from lifecycle_msgs.srv import ChangeState
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
@@ -63,6 +65,7 @@ from ser_ros.ros.qos import audio_input, LATCHED, OUTPUT
 from std_msgs.msg import Header
 from vision_msgs.msg import Classification, LabelInfo
 
+RCLError = rclpy_implementation.RCLError
 #: How often the spinning main thread looks for a stop request [s].
 STOP_POLL_S = 0.1
 
@@ -77,6 +80,8 @@ class EmotionRecognizerNode(LifecycleNode):
                 description=spec.description + (' (fixed while configured)' if spec.fixed
                                                 else '')))
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._answer_change_state = self._service_change_state.callback
+        self._service_change_state.callback = self._on_change_state
         self.lifecycle_state = 'unconfigured'
         self.recognizer: StreamingRecognizer | None = None
         self.health = StreamHealth()
@@ -113,6 +118,24 @@ class EmotionRecognizerNode(LifecycleNode):
         return self.recognizer.bundle.streaming.dwell_s if value < 0 else value
 
     # ------------------------------------------------------------------------------ lifecycle
+    def _on_change_state(self, request: ChangeState.Request,
+                         response: ChangeState.Response) -> ChangeState.Response:
+        """
+        Answer a ChangeState request; refuse a transition the current state does not have.
+
+        rclpy's own handler raises RCLError for such a request (ros2/rclpy#1209, fixed
+        upstream after the Jazzy wheels), which would end the process. The state machine
+        raises before it runs any callback, so the state is unchanged when we refuse.
+        """
+        try:
+            return self._answer_change_state(request, response)
+        except RCLError as error:
+            self.get_logger().warning(
+                f'refused lifecycle transition {request.transition.id} '
+                f'{request.transition.label!r} in state {self.lifecycle_state}: {error}')
+            response.success = False
+            return response
+
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load the model and make the publishers; fail with the reason logged."""
         problems = [check_parameter(spec.name, self._param(spec.name), False)
@@ -132,10 +155,15 @@ class EmotionRecognizerNode(LifecycleNode):
                 dwell_s=None if dwell_s < 0 else dwell_s,
                 adapt_normalisation=self._param('adapt_normalisation'),
                 norm_horizon_s=self._param('norm_horizon_s') or None)
-        except (BundleError, ValueError) as error:
-            self.get_logger().error(f'cannot configure with model {model_path}: {error}')
+            self.recognizer.warm_up()
+        except Exception as error:
+            # Any failure (a bad bundle, a window too large for memory) fails the transition,
+            # and says why.
+            reason = error if isinstance(error, (BundleError, ValueError)) else \
+                f'{type(error).__name__}: {error}'
+            self.get_logger().error(f'cannot configure with model {model_path}: {reason}')
+            self.recognizer = None
             return TransitionCallbackReturn.FAILURE
-        self.recognizer.warm_up()
         self._show_values_in_use(bundle)
         self._intake = AudioIntake(self.recognizer.config.sample_rate_hz, self.health,
                                    self.get_logger(), self._param('max_queue_s'),
@@ -278,6 +306,7 @@ class EmotionRecognizerNode(LifecycleNode):
                                         len(chunk.samples) / rate_hz, len(estimates),
                                         sum(estimate.is_speech for estimate in estimates),
                                         published)
+                intake.done(chunk)
 
     def _publish(self, estimate: Estimate, chunk: AudioChunk) -> bool:
         """Publish one window's estimate (and its raw output); return whether /emotion got it."""
@@ -298,7 +327,7 @@ class EmotionRecognizerNode(LifecycleNode):
         intake, recognizer = self._intake, self.recognizer
         report = self.health.report(self.lifecycle_state, intake.decoder is not None,
                                     intake.queued_s, self._param('warn_rtf'),
-                                    recognizer.config.sample_rate_hz)
+                                    recognizer.config.sample_rate_hz, intake.backlog_s)
         values = {'lifecycle_state': self.lifecycle_state, 'model': recognizer.bundle.name,
                   'audio_format': str(intake.audio_format), **report.values}
         status = DiagnosticStatus(level=bytes([report.level]),

@@ -22,6 +22,7 @@ while the node is unconfigured; the others apply at once.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+import math
 from typing import Any
 
 from ser_ros.core.audio import AudioFormat, AudioFormatError, MAX_CHANNELS, MAX_SAMPLE_RATE_HZ, \
@@ -53,12 +54,22 @@ class ParameterSpec:
     check: Callable[[Any], str | None] | None = None
 
 
-def _positive(value):
-    return None if value > 0 else 'must be > 0'
+def _positive_up_to(high):
+    def check(value):
+        return None if 0 < value <= high else f'must be > 0 and <= {high}'
+    return check
 
 
-def _non_negative(value):
-    return None if value >= 0 else 'must be >= 0'
+def _non_negative_up_to(high):
+    def check(value):
+        return None if 0 <= value <= high else f'must be in 0..{high}'
+    return check
+
+
+def _at_most(high):
+    def check(value):
+        return None if value <= high else f'must be <= {high}'
+    return check
 
 
 def _topic(value):
@@ -103,7 +114,7 @@ PARAMETERS = (
                   'best_effort (sensor data QoS) or reliable.',
                   check=_one_of('best_effort', 'reliable')),
     ParameterSpec('audio_qos_depth', 50, 'Audio subscription queue depth [messages].',
-                  check=_positive),
+                  check=_positive_up_to(10000)),
     ParameterSpec('channels', 1, 'Channels of the stream until an AudioInfo arrives.',
                   check=lambda value: None if 1 <= value <= MAX_CHANNELS
                   else f'must be in 1..{MAX_CHANNELS}'),
@@ -115,18 +126,20 @@ PARAMETERS = (
     ParameterSpec('coding_format', 'wave', 'wave (PCM) or mp3 until an AudioInfo arrives.',
                   check=_audio_format_field('coding_format')),
     ParameterSpec('window_s', 0.0, "Analysis window [s]; 0 uses the model's." + READ_BACK,
-                  check=_non_negative),
+                  check=_non_negative_up_to(60.0)),
     ParameterSpec('hop_s', 0.0, 'Time between estimates [s], a multiple of the frame hop; 0 '
-                  "uses the model's." + READ_BACK, check=_non_negative),
+                  "uses the model's." + READ_BACK, check=_non_negative_up_to(60.0)),
     ParameterSpec('adapt_normalisation', True, 'Adapt feature statistics to the speakers and '
                   'microphone heard (recommended).'),
     ParameterSpec('norm_horizon_s', 0.0, 'Forgetting time of the adapted statistics [s]; 0 '
-                  "uses the model's." + READ_BACK, check=_non_negative),
+                  "uses the model's." + READ_BACK, check=_non_negative_up_to(86400.0)),
     ParameterSpec('torch_threads', 1, "Threads for inference (the robot's CPU is shared).",
-                  check=_positive),
-    ParameterSpec('diagnostics_period_s', 1.0, 'Period of /diagnostics [s].', check=_positive),
+                  check=_positive_up_to(256)),
+    ParameterSpec('diagnostics_period_s', 1.0, 'Period of /diagnostics [s].',
+                  check=_positive_up_to(3600.0)),
     ParameterSpec('dwell_s', -1.0, 'Smoothing: mean time an emotion lasts [s] (HMM dwell); 0 '
-                  "turns smoothing off; negative uses the model's." + READ_BACK, fixed=False),
+                  "turns smoothing off; negative uses the model's." + READ_BACK, fixed=False,
+                  check=_at_most(3600.0)),
     ParameterSpec('publish_raw', False, 'Also publish the unsmoothed BiLSTM output on '
                   "emotion/raw (relative to the node's namespace).", fixed=False),
     ParameterSpec('publish_non_speech', False, 'Also publish estimates for windows without '
@@ -134,11 +147,11 @@ PARAMETERS = (
     ParameterSpec('frame_id', '', 'frame_id of the published headers; empty uses the stamped '
                   "input's frame_id.", fixed=False),
     ParameterSpec('max_queue_s', 10.0, 'Audio waiting for inference beyond this is dropped, '
-                  'oldest first [s].', fixed=False, check=_positive),
+                  'oldest first [s].', fixed=False, check=_positive_up_to(600.0)),
     ParameterSpec('max_chunk_s', 10.0, 'Messages holding more audio than this are rejected '
-                  '[s].', fixed=False, check=_positive),
+                  '[s].', fixed=False, check=_positive_up_to(60.0)),
     ParameterSpec('warn_rtf', 0.5, 'Real-time factor (compute time / audio time) above which '
-                  'diagnostics warn.', fixed=False, check=_positive),
+                  'diagnostics warn.', fixed=False, check=_positive_up_to(100.0)),
 )
 SPECS = {spec.name: spec for spec in PARAMETERS}
 
@@ -162,6 +175,8 @@ def check_parameter(name, value, configured):
         return None
     if spec.fixed and configured:
         return f"{name} fixes the node's input: change it while the node is unconfigured"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f'{name}={value!r}: must be a finite number'
     if spec.check is not None:
         problem = spec.check(value)
         if problem:
