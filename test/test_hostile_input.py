@@ -179,3 +179,28 @@ def test_configure_failures_are_logged_with_their_reason(tmp_path):
     finally:
         stop_process(node)
     assert 'window_s=1000000.0: must be in 0..60.0' in lines[-1]
+
+
+def peak_rss_of_predict(path):
+    """Run ser-predict on a file in a fresh process; return its peak RSS [MB]."""
+    import subprocess
+    import sys
+    probe = ('import resource, sys; from ser_ros.tools.predict import main; '
+             'status = main(["--json", "--file", sys.argv[1]]); '
+             'print("peak", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); '
+             'sys.exit(status)')
+    done = subprocess.run([sys.executable, '-c', probe, str(path)], capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.split('peak')[-1]) / 1024
+
+
+def test_a_long_file_is_classified_in_bounded_memory(tmp_path):
+    minute = np.concatenate([speech_like(3.0, seed=seed) for seed in range(20)])
+    for minutes in (1, 20):
+        with soundfile.SoundFile(tmp_path / f'{minutes}.flac', 'w', RATE_HZ, 1) as output:
+            for _ in range(minutes):
+                output.write(minute)
+    short, long = (peak_rss_of_predict(tmp_path / f'{minutes}.flac') for minutes in (1, 20))
+    # Held whole, 19 more minutes would add 73 MB of samples alone (and copies of them).
+    assert long - short < 25, f'peak RSS {short:.0f} MB for 1 min, {long:.0f} MB for 20 min'

@@ -66,6 +66,8 @@ COMPRESSED_CODINGS = ('mp3',)
 #: A compressed stream that yields no audio for this many bytes is not being decoded (one mp3
 #: frame is at most 1,441 bytes at 320 kbit/s).
 MAX_BYTES_WITHOUT_AUDIO = 16384
+#: Audio read from a file at once [s]: bounds memory for files of hours.
+FILE_BLOCK_S = 10.0
 #: Longest piece of an untrusted string (an AudioInfo field) quoted in a message.
 MAX_QUOTED_CHARS = 40
 #: Bounds that a believable stream respects; anything outside is rejected, not guessed.
@@ -374,29 +376,83 @@ def load_audio(path: str | os.PathLike, target_rate_hz: int) -> np.ndarray:
         When the file cannot be read as audio.
 
     """
+    return np.concatenate(list(audio_blocks(path, target_rate_hz)))
+
+
+def audio_blocks(path: str | os.PathLike, target_rate_hz: int,
+                 block_s: float = FILE_BLOCK_S) -> Iterator[np.ndarray]:
+    """
+    Read an audio file block by block, as float32 mono at ``target_rate_hz``.
+
+    Memory stays bounded whatever the file's length. Channels are averaged, NaN and infinite
+    samples cleaned as the stream decoder cleans them, and the rate converted by a streaming
+    resampler, so the blocks join into the one-shot result.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        wav, flac, ogg (libsndfile) or mp3 and anything else FFmpeg reads (PyAV).
+    target_rate_hz : int
+        Rate of the returned samples [Hz].
+    block_s : float
+        Audio per block read from the file [s].
+
+    Yields
+    ------
+    numpy.ndarray, shape (n_samples,), float32
+        At least one block (possibly empty only when the file is).
+
+    Raises
+    ------
+    AudioFormatError
+        When the file cannot be read as audio.
+
+    """
     try:
-        samples, rate_hz = soundfile.read(str(path), dtype='float32', always_2d=True)
+        sound_file = soundfile.SoundFile(str(path))
     except (soundfile.LibsndfileError, RuntimeError, TypeError):
-        samples, rate_hz = _load_with_pyav(path)
-    # Float files may hold NaN or infinities: cleaned as the stream decoder cleans them.
-    samples = finite_samples(samples)
-    mono = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
-    if rate_hz != target_rate_hz:
-        mono = soxr.resample(mono, rate_hz, target_rate_hz, quality='HQ')
-    return np.ascontiguousarray(mono, dtype=np.float32)
-
-
-def _load_with_pyav(path):
+        sound_file = None
+    if sound_file is None:
+        pieces, rate_hz = _frames_with_pyav(path)
+    else:
+        rate_hz = sound_file.samplerate
+        pieces = sound_file.blocks(blocksize=max(1, int(block_s * rate_hz)), dtype='float32',
+                                   always_2d=True)
+    resampler = _Resampler(rate_hz, target_rate_hz)
     try:
-        with av.open(str(path)) as container:
-            stream = container.streams.audio[0]
-            pieces = [frame_to_array(frame) for frame in container.decode(stream)]
-            rate_hz = stream.codec_context.sample_rate
+        for samples in pieces:
+            samples = finite_samples(samples)
+            mono = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 \
+                else samples[:, 0]
+            yield np.ascontiguousarray(resampler(np.ascontiguousarray(mono)), np.float32)
+        yield np.ascontiguousarray(resampler(np.zeros(0, np.float32), last=True), np.float32)
+    finally:
+        if sound_file is not None:
+            sound_file.close()
+
+
+def _frames_with_pyav(path):
+    """Return (an iterator over the decoded frames as arrays, the rate [Hz]) of a file."""
+    try:
+        container = av.open(str(path))
+        stream = container.streams.audio[0]
+        rate_hz = stream.codec_context.sample_rate
     except (av.error.FFmpegError, IndexError) as error:
         raise AudioFormatError(f'cannot read {path} as audio: {error}') from error
-    if not pieces:
-        raise AudioFormatError(f'{path} holds no audio samples')
-    return np.concatenate(pieces), rate_hz
+
+    def frames():
+        decoded = 0
+        try:
+            for frame in container.decode(stream):
+                decoded += 1
+                yield frame_to_array(frame)
+        except av.error.FFmpegError as error:
+            raise AudioFormatError(f'cannot read {path} as audio: {error}') from error
+        finally:
+            container.close()
+        if not decoded:
+            raise AudioFormatError(f'{path} holds no audio samples')
+    return frames(), rate_hz
 
 
 def encode_pcm(samples: np.ndarray, audio_format: AudioFormat) -> bytes:

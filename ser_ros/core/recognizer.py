@@ -27,7 +27,9 @@ of the stream, so the estimates do not depend on how the stream was cut into chu
 bounded: the recogniser keeps one window of frames and less than one frame of samples.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+import itertools
 import math
 
 import numpy as np
@@ -334,7 +336,9 @@ class UtteranceResult:
     smoothed_probabilities : numpy.ndarray, shape (n_labels,)
         The HMM-filtered probabilities after the last window (what the node would publish).
     estimates : list of Estimate
-        Every window's estimate.
+        Every window's estimate (empty unless kept).
+    windows, speech_windows : int
+        Windows classified, and those the speech gate passed.
 
     """
 
@@ -343,25 +347,33 @@ class UtteranceResult:
     probabilities: np.ndarray
     smoothed_probabilities: np.ndarray
     estimates: list[Estimate]
+    windows: int
+    speech_windows: int
 
 
-def predict_utterance(recognizer: StreamingRecognizer, signal: np.ndarray,
-                      norm: NormStats | None = None) -> UtteranceResult:
+def predict_utterance(recognizer: StreamingRecognizer,
+                      signal: np.ndarray | Iterable[np.ndarray],
+                      norm: NormStats | None = None,
+                      keep_estimates: bool = True) -> UtteranceResult:
     """
     Classify a whole recording by streaming it through ``recognizer``.
 
     The recording is one stream from a fresh start (:meth:`StreamingRecognizer.reset`): the
     same windows, gate, normalisation and model as on the robot, plus a final shorter window
-    so that recordings shorter than a window are classified too.
+    so that recordings shorter than a window are classified too. The window probabilities are
+    summed as they come, so a recording given in blocks is classified in bounded memory.
 
     Parameters
     ----------
     recognizer : StreamingRecognizer
         Reset first; it keeps nothing of earlier recordings.
-    signal : numpy.ndarray, shape (n_samples,), float32
-        Mono audio at the model rate.
+    signal : numpy.ndarray, shape (n_samples,), float32, or iterable of them
+        Mono audio at the model rate, whole or in consecutive blocks
+        (:func:`ser_ros.core.audio.audio_blocks`).
     norm : ser_ros.core.normalization.NormStats, optional
         Statistics to normalise with (e.g. the speaker's), passed to ``reset``.
+    keep_estimates : bool
+        Keep every window's estimate in the result (memory grows with the recording).
 
     Returns
     -------
@@ -369,15 +381,27 @@ def predict_utterance(recognizer: StreamingRecognizer, signal: np.ndarray,
 
     """
     recognizer.reset(norm)
-    estimates = recognizer.push(signal, 0.0) + recognizer.flush()
-    raw = [estimate.raw_probabilities for estimate in estimates
-           if estimate.raw_probabilities is not None]
-    smoothed = estimates[-1].probabilities if estimates else recognizer.hmm_filter.posterior
-    if not raw:
-        uniform = np.full(len(recognizer.labels), 1.0 / len(recognizer.labels))
-        return UtteranceResult(None, 0.0, uniform, smoothed, estimates)
-    log_mean = np.mean(np.log(np.maximum(raw, 1e-12)), axis=0)
-    probabilities = softmax(log_mean)
+    blocks = [signal] if isinstance(signal, np.ndarray) else signal
+    n_labels = len(recognizer.labels)
+    log_sum, kept = np.zeros(n_labels), []
+    windows = speech_windows = 0
+    smoothed = recognizer.hmm_filter.posterior
+    # The end of the stream (None) flushes the last, shorter window.
+    for index, block in enumerate(itertools.chain(blocks, [None])):
+        estimates = recognizer.flush() if block is None else \
+            recognizer.push(block, 0.0 if index == 0 else None)
+        for estimate in estimates:
+            windows += 1
+            smoothed = estimate.probabilities
+            if estimate.raw_probabilities is not None:
+                speech_windows += 1
+                log_sum += np.log(np.maximum(estimate.raw_probabilities, 1e-12))
+        if keep_estimates:
+            kept.extend(estimates)
+    if not speech_windows:
+        uniform = np.full(n_labels, 1.0 / n_labels)
+        return UtteranceResult(None, 0.0, uniform, smoothed, kept, windows, 0)
+    probabilities = softmax(log_sum / speech_windows)
     best = int(np.argmax(probabilities))
     return UtteranceResult(recognizer.labels[best], float(probabilities[best]), probabilities,
-                           smoothed, estimates)
+                           smoothed, kept, windows, speech_windows)

@@ -33,7 +33,7 @@ import json
 import os
 import sys
 
-from ser_ros.core.audio import AudioFormatError, load_audio
+from ser_ros.core.audio import audio_blocks, AudioFormatError
 from ser_ros.core.bundle import load_bundle
 from ser_ros.core.errors import run_cli, SerError
 from ser_ros.core.recognizer import configure_torch, predict_utterance, StreamingRecognizer
@@ -56,17 +56,25 @@ def predict_file(recognizer, path):
 
     """
     rate = recognizer.config.sample_rate_hz
-    signal = load_audio(path, rate)
-    result = predict_utterance(recognizer, signal)
+    samples = 0
+
+    def counted(blocks):
+        nonlocal samples
+        for block in blocks:
+            samples += len(block)
+            yield block
+    # Block by block: memory stays bounded for recordings of hours.
+    result = predict_utterance(recognizer, counted(audio_blocks(path, rate)),
+                               keep_estimates=False)
     return {
         'path': str(path), 'label': result.label, 'confidence': round(result.confidence, 4),
         'probabilities': {label: round(float(p), 4)
                           for label, p in zip(recognizer.labels, result.probabilities)},
         'smoothed': {label: round(float(p), 4)
                      for label, p in zip(recognizer.labels, result.smoothed_probabilities)},
-        'duration_s': round(len(signal) / rate, 3),
-        'windows': len(result.estimates),
-        'speech_windows': sum(estimate.is_speech for estimate in result.estimates),
+        'duration_s': round(samples / rate, 3),
+        'windows': result.windows,
+        'speech_windows': result.speech_windows,
     }
 
 
