@@ -90,3 +90,16 @@ def tiny_bundle(labels=LABELS, deltas=False, seed=0, window_s=1.0, hop_s=0.25, d
                                                    dwell_s=dwell_s),
                        vad=VadConfig(), state_dict=model.state_dict(),
                        metadata={'made_by': 'test'}, name='tiny').validate()
+
+
+class Recorder:
+    """A logger that keeps what it is told (stands in for the node's logger)."""
+
+    def __init__(self):
+        self.infos, self.warnings = [], []
+
+    def info(self, message):
+        self.infos.append(message)
+
+    def warning(self, message):
+        self.warnings.append(message)

@@ -17,6 +17,7 @@
 import json
 import os
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -131,3 +132,34 @@ def test_save_refuses_an_inconsistent_bundle(tmp_path):
     with pytest.raises(BundleError, match='labels'):
         save_bundle(bundle, str(tmp_path / 'bad'))
     shutil.rmtree(tmp_path / 'bad', ignore_errors=True)
+
+
+@pytest.mark.parametrize('section, key, value, named', [
+    ('streaming', 'norm_prior_s', float('nan'), 'streaming.norm_prior_s'),
+    ('streaming', 'dwell_s', float('inf'), 'streaming.dwell_s'),
+    ('streaming', 'window_s', 1e6, 'window_s'),
+    ('vad', 'margin_db', float('nan'), 'vad.margin_db'),
+    ('model_config', 'hidden_size', 10 ** 9, 'hidden_size'),
+    ('model_config', 'conv_channels', 10 ** 7, 'conv_channels'),
+    ('model_config', 'num_layers', 10 ** 6, 'num_layers'),
+    ('model_config', 'frame_stride', 10 ** 6, 'frame_stride'),
+    ('model_config', 'hidden_size', 16.5, 'model_config.hidden_size: expected int'),
+    ('feature_config', 'n_fft', 10 ** 10, 'n_fft'),
+])
+def test_every_manifest_number_is_checked_before_anything_is_allocated(
+        saved, section, key, value, named):
+    edit_manifest(saved, lambda manifest: manifest[section].update({key: value}))
+    started = time.monotonic()
+    with pytest.raises(BundleError, match=named.replace('.', r'\.').replace('[', r'\[')):
+        load_bundle(saved)
+    assert time.monotonic() - started < 5.0
+
+
+def test_non_string_labels_and_deep_nesting_are_named(saved):
+    edit_manifest(saved, lambda manifest: manifest['labels'].__setitem__(0, 7))
+    with pytest.raises(BundleError, match=r'labels\[0\]: expected str'):
+        load_bundle(saved)
+    with open(os.path.join(saved, MANIFEST_FILE), 'w') as stream:
+        stream.write('[' * 100000 + ']' * 100000)
+    with pytest.raises(BundleError, match='not valid JSON'):
+        load_bundle(saved)

@@ -21,20 +21,7 @@ import pytest
 from ser_ros.core.audio import AudioFormat, encode_pcm
 from ser_ros.core.health import ERROR, OK, StreamHealth, WARN
 from ser_ros.core.intake import AudioIntake, SampleClock
-from synthetic import RATE_HZ, speech_like
-
-
-class Recorder:
-    """A logger that keeps what it is told."""
-
-    def __init__(self):
-        self.infos, self.warnings = [], []
-
-    def info(self, message):
-        self.infos.append(message)
-
-    def warning(self, message):
-        self.warnings.append(message)
+from synthetic import RATE_HZ, Recorder, speech_like
 
 
 class FakeClock:
