@@ -20,7 +20,8 @@ What the HMM filter buys on streams of speakers the model never heard: the dwell
 Makes (once) a bag of the model's held-out test speakers, in turns of 1-3 utterances per
 speaker and emotion with pauses, then runs the core over it offline for several dwell times
 and prints accuracy, unweighted accuracy, label changes per minute and change delay of the
-smoothed stream next to the raw BiLSTM stream. Offline and live runs give the same estimates
+smoothed stream next to the raw BiLSTM stream, with the calibration of each (ECE, and a
+reliability diagram beside the bag). Offline and live runs give the same estimates
 (test/test_bags.py); ``ser-bag evaluate`` runs the node live.
 """
 
@@ -37,6 +38,7 @@ from ser_ros.resources import default_model_path
 from ser_ros.tools.bags import read_truth, run_offline, write_bag
 from ser_ros.tools.scoring import estimates_as_published, score_stream, score_table
 from ser_ros.tools.streams import compose_stream, corpus_items, plan_turns
+from ser_ros.training.calibration import plot_reliability
 
 DWELLS_S = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
 
@@ -74,8 +76,11 @@ def main():
     print(f'{args.bag}: {len(truth)} utterances, {minutes:.1f} min, '
           f'{len({s.speaker for s in truth})} held-out speakers\n')
     print(score_table(rows))
-    with open(os.path.splitext(os.path.normpath(args.bag))[0] + '_smoothing.json', 'w') as out:
+    stem = os.path.splitext(os.path.normpath(args.bag))[0]
+    with open(stem + '_smoothing.json', 'w') as out:
         json.dump(dict(rows), out, indent=1)
+    plot_reliability(rows, stem + '_reliability.png', os.path.basename(args.bag))
+    print(f'\n{stem}_smoothing.json, {stem}_reliability.png')
     return 0
 
 

@@ -38,6 +38,7 @@ from ser_ros.tools.bags import check_bag, read_published, read_truth, run_offlin
 from ser_ros.tools.scoring import estimates_as_published, plot_timeline, score_stream, score_table
 from ser_ros.tools.stream_format import add_format_arguments, format_from_arguments
 from ser_ros.tools.streams import compose_stream, corpus_items, plan_turns
+from ser_ros.training.calibration import plot_reliability
 from ser_ros.training.corpora import parse_corpus
 
 
@@ -115,13 +116,14 @@ def recorded_streams(recording, name='live'):
 
 
 def report(bag, streams, output_dir, as_json):
-    """Score every stream, print the table, and plot the first two as a timeline."""
+    """Score every stream, print the table; plot the timeline and the reliability diagram."""
     segments = read_truth(bag)
     scores = [(name, score_stream(published, segments)) for name, published in streams]
     if output_dir:
         os.makedirs(output_dir, exist_ok=True)
-        plot_timeline(segments, streams[:2], os.path.join(output_dir, 'timeline.png'),
-                      os.path.basename(os.path.normpath(bag)))
+        title = os.path.basename(os.path.normpath(bag))
+        plot_timeline(segments, streams, os.path.join(output_dir, 'timeline.png'), title)
+        plot_reliability(scores, os.path.join(output_dir, 'reliability.png'), title)
         with open(os.path.join(output_dir, 'scores.json'), 'w') as stream:
             json.dump(dict(scores), stream, indent=1)
     print(json.dumps(dict(scores), indent=1) if as_json else score_table(scores))
@@ -197,7 +199,8 @@ def run(argv=None):
         command.add_argument('--model', default=default_model_path())
         command.add_argument('--rate', type=float, default=1.0, help='replay pace (evaluate)')
         command.add_argument('--dwell-s', type=float, help='node smoothing (evaluate)')
-        command.add_argument('--output-dir', help='write timeline.png and scores.json here')
+        command.add_argument('--output-dir', help='write timeline.png, reliability.png and '
+                             'scores.json here')
         command.add_argument('--json', action='store_true')
         command.set_defaults(run=function)
 

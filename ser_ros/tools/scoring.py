@@ -24,10 +24,13 @@ sampled every ``grid_s`` over the speech time (the truth segments). Figures:
 - label changes per minute of stream;
 - change delay: from the start of a segment whose emotion differs from the previous one to the
   first published estimate with the new emotion (within the segment), and the share of such
-  changes detected at all.
+  changes detected at all;
+- calibration of the estimates stamped inside an utterance: expected calibration error (10
+  bins, top label) and mean confidence (:mod:`ser_ros.training.calibration`).
 """
 
 import numpy as np
+from ser_ros.training.calibration import calibration_summary
 
 #: Sampling step of the speech time [s].
 GRID_S = 0.1
@@ -77,6 +80,7 @@ def score_stream(published, segments, hold_s=2.0, grid_s=GRID_S):
             delays.append(hits[0] - segment.start_s)
     span_minutes = max((segments[-1].end_s - segments[0].start_s) / 60, 1e-9)
     flips = sum(a != b for a, b in zip(labels, labels[1:]))
+    calibration = calibration_of(published, segments)
     return {
         'accuracy': float(correct.mean()), 'unweighted_accuracy': float(np.mean(per_label)),
         'coverage': float(np.mean(held != None)),  # noqa: E711 (elementwise on objects)
@@ -85,7 +89,36 @@ def score_stream(published, segments, hold_s=2.0, grid_s=GRID_S):
         'mean_delay_s': float(np.mean(delays)) if delays else float('nan'),
         'changes_detected': len(delays) / changes if changes else float('nan'),
         'estimates': len(published), 'speech_minutes': len(truth) * grid_s / 60,
+        'ece': calibration['ece'], 'mean_confidence': calibration['mean_confidence'],
+        'reliability': calibration['reliability'],
     }
+
+
+def calibration_of(published, segments):
+    """
+    Return the calibration summary of the estimates stamped inside an utterance.
+
+    Parameters
+    ----------
+    published : list of (time_s, label, confidence)
+        Estimates (same clock as the segments).
+    segments : list of ser_ros.tools.streams.Segment
+        Ground truth, in time order.
+
+    Returns
+    -------
+    dict
+        See :func:`ser_ros.training.calibration.calibration_summary`.
+
+    """
+    starts = np.array([segment.start_s for segment in segments])
+    confidences, correct = [], []
+    for time_s, label, confidence in published:
+        index = int(np.searchsorted(starts, time_s, side='right')) - 1
+        if index >= 0 and time_s <= segments[index].end_s:
+            confidences.append(confidence)
+            correct.append(label == segments[index].label)
+    return calibration_summary(np.array(confidences), np.array(correct, bool))
 
 
 def estimates_as_published(estimates, labels, smoothed=True):
@@ -118,21 +151,26 @@ def estimates_as_published(estimates, labels, smoothed=True):
 def score_table(rows):
     """Return a markdown table of named scores (``[(name, score dict)]``)."""
     lines = ['| stream | accuracy | UA | coverage | changes/min | median delay [s] | '
-             'changes detected |', '|---|---:|---:|---:|---:|---:|---:|']
+             'changes detected | ECE | mean confidence |',
+             '|---|---:|---:|---:|---:|---:|---:|---:|---:|']
     for name, score in rows:
         lines.append(f"| {name} | {score['accuracy']:.1%} | {score['unweighted_accuracy']:.1%}"
                      f" | {score['coverage']:.0%} | {score['changes_per_minute']:.1f} | "
-                     f"{score['median_delay_s']:.2f} | {score['changes_detected']:.0%} |")
+                     f"{score['median_delay_s']:.2f} | {score['changes_detected']:.0%} | "
+                     f"{score['ece']:.2f} | {score['mean_confidence']:.2f} |")
     return '\n'.join(lines)
 
 
 def plot_timeline(segments, streams, path, title=''):
     """
-    Draw the truth and published labels over time, with confidences, into a PNG.
+    Draw the truth and each published stream over time into a PNG, one panel per stream.
+
+    In every panel the truth is a grey band on its label's row; each estimate is a dot on the
+    row of its label, coloured by its confidence (the colour bar), ringed black when wrong.
 
     Parameters
     ----------
-    segments : list of ser_ros.tools.bags.Segment
+    segments : list of ser_ros.tools.streams.Segment
         Ground truth.
     streams : list of (name, published)
         Each published list as in :func:`score_stream`.
@@ -148,20 +186,29 @@ def plot_timeline(segments, streams, path, title=''):
     names = sorted({s.label for s in segments} | {p[1] for _, pub in streams for p in pub})
     row = {name: index for index, name in enumerate(names)}
     origin = segments[0].start_s if segments else 0.0
-    figure, axes = pyplot.subplots(figsize=(12, 1.2 + 0.35 * len(names)))
-    for segment in segments:
-        axes.plot([segment.start_s - origin, segment.end_s - origin], [row[segment.label]] * 2,
-                  color='black', linewidth=6, alpha=0.3, solid_capstyle='butt')
-    for (name, published), color in zip(streams, ('tab:blue', 'tab:orange')):
+    starts = np.array([segment.start_s for segment in segments])
+    figure, panels = pyplot.subplots(len(streams), 1, sharex=True, squeeze=False,
+                                     figsize=(12, 0.6 + (0.9 + 0.3 * len(names)) * len(streams)))
+    dots = None
+    for axes, (name, published) in zip(panels[:, 0], streams):
+        for segment in segments:
+            axes.barh(row[segment.label], segment.end_s - segment.start_s,
+                      left=segment.start_s - origin, height=0.8, color='0.85')
         if published:
-            times = [p[0] - origin for p in published]
-            axes.scatter(times, [row[p[1]] for p in published],
-                         s=[8 + 30 * p[2] for p in published], color=color, label=name,
-                         alpha=0.8)
-    axes.set_yticks(range(len(names)), names)
-    axes.set_xlabel('time [s] (grey: truth; dot size: confidence)')
-    axes.set_title(title, fontsize=10)
-    axes.legend(loc='upper right', fontsize=8)
-    figure.tight_layout()
+            times = np.array([p[0] for p in published])
+            index = np.searchsorted(starts, times, side='right') - 1
+            wrong = [i >= 0 and t <= segments[i].end_s and p[1] != segments[i].label
+                     for i, t, p in zip(index, times, published)]
+            dots = axes.scatter(times - origin, [row[p[1]] for p in published], s=14,
+                                c=[p[2] for p in published], cmap='viridis', vmin=0, vmax=1,
+                                edgecolors=['black' if w else 'none' for w in wrong],
+                                linewidths=0.6, zorder=3)
+        axes.set_yticks(range(len(names)), names, fontsize=8)
+        axes.set_title(name, fontsize=9, loc='left')
+    panels[-1, 0].set_xlabel('time [s] (grey: truth; dots: published label, colour: '
+                             'confidence, black ring: wrong)')
+    if dots is not None:
+        figure.colorbar(dots, ax=panels[:, 0].tolist(), label='confidence', shrink=0.8)
+    figure.suptitle(title, fontsize=10)
     figure.savefig(path, dpi=100)
     pyplot.close(figure)

@@ -38,6 +38,7 @@ import numpy as np
 from ser_ros.core.errors import SerError
 from ser_ros.core.features import FrameFeaturizer
 from ser_ros.core.recognizer import predict_utterance, StreamingRecognizer
+from ser_ros.training.calibration import calibration_summary, plot_reliability
 from ser_ros.training.dataset import group_statistics, utterance_frames
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from tqdm import tqdm
@@ -215,18 +216,25 @@ def evaluate_bundle(bundle, data, output_dir, title, progress=True):
     """
     Score ``bundle`` on ``data`` in both conditions and write the report files.
 
-    Writes ``results.md``, ``results.json`` and ``confusion_<condition>.png`` into
-    ``output_dir`` and returns the scores of each condition.
+    Writes ``results.md``, ``results.json``, ``confusion_<condition>.png`` and
+    ``reliability.png`` (the calibration of the utterance confidences) into ``output_dir`` and
+    returns the scores of each condition.
 
     """
     os.makedirs(output_dir, exist_ok=True)
     results = {}
     for condition in CONDITIONS:
-        predictions = classify(bundle, data, condition, progress=progress)
+        probabilities = utterance_probabilities(bundle, data, condition, progress=progress)
+        predictions = predictions_among(probabilities)
         results[condition] = scores(data.label_indices, predictions, bundle.labels)
+        results[condition]['calibration'] = calibration_summary(
+            probabilities.max(axis=1), predictions == data.label_indices)
         plot_confusion(results[condition], bundle.labels,
                        os.path.join(output_dir, f'confusion_{condition}.png'),
                        f'{title}\n({condition} normalisation)')
+    plot_reliability([(condition, results[condition]['calibration'])
+                      for condition in CONDITIONS],
+                     os.path.join(output_dir, 'reliability.png'), f'{title}: utterances')
     speakers = sorted(set(data.speakers))
     text = [f'# {title}', '',
             f'{len(data)} recordings of {len(speakers)} speakers the model never heard: '
@@ -234,7 +242,14 @@ def evaluate_bundle(bundle, data, output_dir, title, progress=True):
             '## Adapted normalisation (the node after it has heard the speaker a while)', '',
             markdown_table(results['adapted']), '', '![confusion](confusion_adapted.png)', '',
             '## Cold start (each recording alone, from the training statistics)', '',
-            markdown_table(results['cold']), '', '![confusion](confusion_cold.png)', '']
+            markdown_table(results['cold']), '', '![confusion](confusion_cold.png)', '',
+            '## Calibration of the utterance confidences (top label, 10 bins)', '',
+            '| normalisation | ECE | mean confidence | accuracy |', '|---|---:|---:|---:|',
+            *(f"| {condition} | {results[condition]['calibration']['ece']:.3f} | "
+              f"{results[condition]['calibration']['mean_confidence']:.2f} | "
+              f"{results[condition]['calibration']['accuracy']:.1%} |"
+              for condition in CONDITIONS),
+            '', '![reliability](reliability.png)', '']
     with open(os.path.join(output_dir, 'results.md'), 'w') as stream:
         stream.write('\n'.join(text))
     with open(os.path.join(output_dir, 'results.json'), 'w') as stream:
