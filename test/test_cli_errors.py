@@ -52,6 +52,8 @@ def run_main(main, argv, capsys):
     (['streaming.hop_s=3.0'], 'streaming.hop_s must be > 0 and at most streaming.window_s'),
     (['augmentation.speed=[0.9]'], 'augmentation.speed: expected 2 values'),
     (['seed'], "override 'seed' is not key=value"),
+    (['model.n_features=40'], 'model.n_features must be left out'),
+    (['model.hidden_size=100000'], 'model.hidden_size must be in 1..2048'),
 ])
 def test_ser_train_names_the_bad_key_before_loading_audio(repo_root, capsys, overrides, named):
     config = os.path.join(repo_root, 'config', 'train.yaml')

@@ -40,9 +40,9 @@ class ModelConfig:
     Attributes
     ----------
     n_features : int
-        Input features per frame.
+        Input features per frame (the trainer sets it from the feature configuration).
     n_labels : int
-        Emotion classes.
+        Emotion classes (the trainer sets it from the labels).
     hidden_size : int
         LSTM units per direction.
     num_layers : int
@@ -62,8 +62,8 @@ class ModelConfig:
 
     """
 
-    n_features: int
-    n_labels: int
+    n_features: int = 0
+    n_labels: int = 0
     hidden_size: int = 96
     num_layers: int = 2
     dropout: float = 0.3

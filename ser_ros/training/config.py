@@ -28,7 +28,7 @@ import json
 from ser_ros.core.bundle import StreamingDefaults
 from ser_ros.core.config_io import ConfigError, from_plain
 from ser_ros.core.features import FeatureConfig
-from ser_ros.core.model import POOLINGS
+from ser_ros.core.model import ModelConfig, POOLINGS, SIZE_LIMITS
 from ser_ros.core.vad import VadConfig
 from ser_ros.training.corpora import READERS
 from ser_ros.training.dataset import Augmentation
@@ -81,18 +81,6 @@ class SplitConfig:
     test_fraction: float = 0.15
     folds: int | None = None
     fold: int | None = None
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    """The BiLSTM's architecture (see :class:`~ser_ros.core.model.ModelConfig`)."""
-
-    hidden_size: int = 96
-    num_layers: int = 2
-    dropout: float = 0.3
-    pooling: str = 'attention'
-    conv_channels: int = 64
-    frame_stride: int = 3
 
 
 @dataclass(frozen=True)
@@ -158,7 +146,7 @@ class TrainingConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     vad: VadConfig = field(default_factory=VadConfig)
-    model: ModelSettings = field(default_factory=ModelSettings)
+    model: ModelConfig = field(default_factory=ModelConfig)
     training: OptimiserSettings = field(default_factory=OptimiserSettings)
     augmentation: Augmentation = field(default_factory=Augmentation)
     streaming: StreamingDefaults = field(default_factory=StreamingDefaults)
@@ -167,6 +155,8 @@ class TrainingConfig:
     def validate(self) -> 'TrainingConfig':
         """Check the values that types alone do not; raise ConfigError naming the key."""
         checks = [
+            ('model.n_features', self.model.n_features == 0, 'left out (the features set it)'),
+            ('model.n_labels', self.model.n_labels == 0, 'left out (the labels set it)'),
             ('corpora', bool(self.corpora), 'at least one corpus'),
             ('labels', len(set(self.labels)) == len(self.labels) >= 2,
              'at least two distinct labels'),
@@ -180,8 +170,9 @@ class TrainingConfig:
              '> 0 and at most streaming.window_s'),
             ('hmm.pause_s', 0 <= self.hmm.pause_s[0] <= self.hmm.pause_s[1], 'a range [s]'),
         ]
-        checks += [(f'model.{name}', getattr(self.model, name) >= 1, '>= 1')
-                   for name in ('hidden_size', 'num_layers', 'conv_channels', 'frame_stride')]
+        checks += [(f'model.{name}', 1 <= getattr(self.model, name) <= largest,
+                    f'in 1..{largest}') for name, largest in SIZE_LIMITS.items()
+                   if name not in ('n_features', 'n_labels')]
         checks += [(f'training.{name}', getattr(self.training, name) >= 1, '>= 1')
                    for name in ('epochs', 'batch_size', 'patience', 'threads')]
         checks += [(f'corpora[{index}].kind', corpus.kind in READERS, f'one of {sorted(READERS)}')

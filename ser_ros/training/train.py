@@ -26,7 +26,7 @@ the training curve, the HMM fit and the configuration used.
 
 import argparse
 import copy
-from dataclasses import asdict
+from dataclasses import asdict, replace
 import datetime
 import json
 import logging
@@ -41,7 +41,7 @@ from ser_ros.core.bundle import ModelBundle, save_bundle
 from ser_ros.core.errors import run_cli
 from ser_ros.core.features import FrameFeaturizer
 from ser_ros.core.hmm import dwell_transition_matrix, filter_sequence, HMMParams, observations
-from ser_ros.core.model import BiLSTMClassifier, ModelConfig
+from ser_ros.core.model import BiLSTMClassifier
 from ser_ros.core.normalization import NormStats
 from ser_ros.core.recognizer import configure_torch, StreamingRecognizer
 from ser_ros.training.config import load_config, OptimiserSettings, TrainingConfig
@@ -261,8 +261,8 @@ def train(config: TrainingConfig, progress: bool = True,
     featurizer = FrameFeaturizer(feature_config)
     cepstra, speech = utterance_frames(parts['train'], featurizer, vad_config)
     prior = NormStats.of(np.concatenate([c[s] for c, s in zip(cepstra, speech)]))
-    model = BiLSTMClassifier(ModelConfig(n_features=feature_config.n_features,
-                                         n_labels=len(labels), **asdict(config.model)))
+    model = BiLSTMClassifier(replace(config.model, n_features=feature_config.n_features,
+                                     n_labels=len(labels)))
     bundle = ModelBundle(labels=labels, feature_config=feature_config,
                          model_config=model.config, norm=prior,
                          hmm=placeholder_hmm(len(labels), streaming), streaming=streaming,
