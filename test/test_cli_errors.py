@@ -25,7 +25,7 @@ from ser_ros.training import evaluate, train
 
 
 @pytest.fixture
-def train_yaml(tmp_path, repo_root):
+def train_yaml(tmp_path):
     """Write a training config whose corpus exists (an empty folder) and return its path."""
     def write(text):
         path = tmp_path / 'train.yaml'
