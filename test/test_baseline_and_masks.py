@@ -12,14 +12,20 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The generalisation benchmark's parts: label masks, restricted predictions, the SVM baseline."""
+"""The generalisation levers and the benchmark's parts: masks, restricted predictions, SVM."""
+
+from dataclasses import replace
 
 import numpy as np
+import pytest
+from ser_ros.core.model import BiLSTMClassifier, ModelConfig
 from ser_ros.training.baseline import group_standardised, SvmBaseline
+from ser_ros.training.config import OptimiserSettings
 from ser_ros.training.dataset import LabelledAudio
 from ser_ros.training.evaluation import predictions_among
-from ser_ros.training.train import corpus_label_mask
+from ser_ros.training.train import corpus_label_mask, learning_rate_schedule
 from synthetic import RATE_HZ, speech_like
+import torch
 
 LABELS = ['neutral', 'happy', 'sad', 'angry']
 PITCH_HZ = {0: 120.0, 1: 220.0, 2: 90.0, 3: 300.0}
@@ -66,3 +72,35 @@ def test_the_svm_baseline_learns_pitch_and_never_predicts_an_unseen_label():
     scores = baseline.scores(features, len(LABELS))
     assert scores.shape == (12, 4) and np.all(np.isneginf(scores[:, 2]))
     assert np.mean(predictions_among(scores) == train.label_indices) > 0.8
+
+
+def test_without_frame_norm_the_level_of_a_frame_reaches_the_network():
+    config = ModelConfig(n_features=6, n_labels=3, hidden_size=8, num_layers=1, dropout=0.0)
+    frames = torch.randn(1, 30, 6)
+    louder = frames + 1.0  # every feature one standard deviation up, as a louder frame is
+    normed = BiLSTMClassifier(config).eval()
+    assert torch.allclose(normed(frames), normed(louder), atol=1e-4)
+    plain = BiLSTMClassifier(replace(config, frame_norm=False)).eval()
+    assert not torch.allclose(plain(frames), plain(louder), atol=1e-4)
+    assert not any(name.startswith('input_norm') for name in plain.state_dict())
+    # Bundles written before the option existed rebuild with the layer norm.
+    assert ModelConfig.from_dict({key: value for key, value in config.to_dict().items()
+                                  if key != 'frame_norm'}).frame_norm
+
+
+@pytest.mark.parametrize('schedule', ['constant', 'one_cycle'])
+def test_both_schedules_train_and_one_cycle_ends_near_zero(schedule):
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    settings = OptimiserSettings(epochs=4, learning_rate=0.01, schedule=schedule)
+    scheduler = learning_rate_schedule(optimizer, settings, steps_per_epoch=5)
+    rates = []
+    for _ in range(20):  # the rate each batch of the 4 x 5 trains with
+        rates.append(optimizer.param_groups[0]['lr'])
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+    if schedule == 'constant':
+        assert scheduler is None and rates[-1] == 0.01
+    else:
+        assert max(rates) == pytest.approx(0.01, rel=0.01) and rates[-1] < 1e-3 * 0.01

@@ -12,14 +12,23 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Calibration is measured: ECE and reliability on hand-made cases, in streams and plots."""
+"""Calibration: ECE and reliability measured; temperature and emission weight fitted and run."""
+
+import json
 
 import numpy as np
 import pytest
+from scipy.special import log_softmax, softmax
+from ser_ros.core.bundle import BundleError, Calibration, calibration_text, load_bundle, \
+    save_bundle, UNCALIBRATED
+from ser_ros.core.hmm import observations, OnlineHMMFilter
+from ser_ros.core.recognizer import StreamingRecognizer
 from ser_ros.tools.scoring import calibration_of, plot_timeline, score_stream
 from ser_ros.tools.streams import Segment
 from ser_ros.training.calibration import calibration_summary, expected_calibration_error, \
-    plot_reliability, reliability
+    fit_emission_weight, fit_temperature, plot_reliability, reliability
+from ser_ros.training.hmm_fit import scaled_likelihood_params
+from synthetic import speech_like, tiny_bundle
 
 
 def test_ece_on_a_hand_made_case():
@@ -59,3 +68,83 @@ def test_streams_are_calibrated_on_the_estimates_inside_utterances(tmp_path):
                      str(tmp_path / 'reliability.png'), 'test')
     assert (tmp_path / 'timeline.png').stat().st_size > 5000
     assert (tmp_path / 'reliability.png').stat().st_size > 5000
+
+
+def test_the_fitted_temperature_recovers_the_one_that_made_the_labels():
+    generator = np.random.default_rng(1)
+    logits = generator.normal(0.0, 3.0, (20000, 5))
+    true_temperature = 2.5
+    probabilities = softmax(logits / true_temperature, axis=1)
+    labels = np.array([generator.choice(5, p=row) for row in probabilities])
+    assert fit_temperature(logits, labels) == pytest.approx(true_temperature, rel=0.05)
+    # The same with log-posteriors instead of logits (a shift per row changes nothing).
+    assert fit_temperature(log_softmax(logits, axis=1), labels) == pytest.approx(
+        true_temperature, rel=0.05)
+
+
+def test_overlapping_windows_get_an_emission_weight_below_one():
+    # Each decision is seen four times in a row (like 2 s windows every 0.5 s): independent
+    # evidence would count it four times and be over-confident.
+    generator = np.random.default_rng(2)
+    n_labels = 4
+    params = scaled_likelihood_params(n_labels, 1.0, dwell_s=4.0, hop_s=0.5)
+    sequences, labels = [], []
+    for _ in range(30):
+        truth = np.repeat(generator.integers(0, n_labels, 10), 8)
+        logits = np.repeat(generator.normal(0.0, 1.0, (20, n_labels)), 4, axis=0)
+        logits[np.arange(len(truth)), truth] += 1.0
+        sequences.append(observations(logits))
+        labels.append(truth)
+    weight, report = fit_emission_weight(params, sequences, labels)
+    assert weight < 1.0
+    assert report[f'{weight:g}']['nll'] < report['1']['nll']
+    assert report[f'{weight:g}']['ece'] < report['1']['ece']
+
+
+def test_a_bundle_without_calibration_loads_uncalibrated_and_says_so(tmp_path):
+    bundle = tiny_bundle()
+    assert not bundle.calibrated and bundle.calibration_in_use == UNCALIBRATED
+    assert 'uncalibrated' in calibration_text(bundle)
+    loaded = load_bundle(save_bundle(bundle, tmp_path / 'old'))
+    assert 'calibration' not in json.loads((tmp_path / 'old' / 'manifest.json').read_text())
+    assert not loaded.calibrated and loaded.calibration_in_use == Calibration(1.0, 1.0)
+
+
+def test_calibration_round_trips_and_is_validated(tmp_path):
+    bundle = tiny_bundle()
+    bundle.calibration = Calibration(temperature=2.0, emission_weight=0.25)
+    loaded = load_bundle(save_bundle(bundle, tmp_path / 'new'))
+    assert loaded.calibration == Calibration(2.0, 0.25)
+    assert 'temperature 2.00' in calibration_text(loaded)
+    manifest_path = tmp_path / 'new' / 'manifest.json'
+    for bad in ({'temperature': float('nan'), 'emission_weight': 1.0},
+                {'temperature': 1e9, 'emission_weight': 1.0},
+                {'temperature': 1.0, 'emission_weight': 0.0},
+                {'temperature': 1.0, 'emission_weight': 1.5},
+                {'temperature': 1.0, 'emission_weight': 0.5, 'bias': 0.1}):
+        manifest = json.loads(manifest_path.read_text())
+        manifest['calibration'] = bad
+        manifest_path.write_text(json.dumps(manifest))
+        with pytest.raises(BundleError, match='calibration'):
+            load_bundle(tmp_path / 'new')
+
+
+def test_the_recogniser_applies_temperature_and_emission_weight():
+    audio = speech_like(4.0)
+    plain = tiny_bundle()
+    calibrated = tiny_bundle()
+    calibrated.calibration = Calibration(temperature=3.0, emission_weight=0.5)
+    before = StreamingRecognizer(plain, adapt_normalisation=False).push(audio, 0.0)
+    after = StreamingRecognizer(calibrated, adapt_normalisation=False).push(audio, 0.0)
+    speech = [(b, a) for b, a in zip(before, after) if b.is_speech]
+    assert speech
+    for old, new in speech:
+        # softmax(z / 3) is softmax(log softmax(z) / 3).
+        np.testing.assert_allclose(new.raw_probabilities,
+                                   softmax(np.log(old.raw_probabilities) / 3.0), rtol=1e-6)
+    reference = OnlineHMMFilter(plain.hmm.with_dwell(plain.streaming.dwell_s,
+                                                     plain.streaming.hop_s), 0.5)
+    first_old, first_new = speech[0]
+    np.testing.assert_allclose(first_new.probabilities,
+                               reference.update(observations(np.log(first_old.raw_probabilities))),
+                               rtol=1e-6)

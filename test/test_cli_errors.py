@@ -54,6 +54,8 @@ def run_main(main, argv, capsys):
     (['seed'], "override 'seed' is not key=value"),
     (['model.n_features=40'], 'model.n_features must be left out'),
     (['model.hidden_size=100000'], 'model.hidden_size must be in 1..2048'),
+    (['training.schedule=cosine'], "training.schedule must be one of ('constant', 'one_cycle')"),
+    (['model.frame_norm=maybe'], 'model.frame_norm: expected bool'),
 ])
 def test_ser_train_names_the_bad_key_before_loading_audio(repo_root, capsys, overrides, named):
     config = os.path.join(repo_root, 'config', 'train.yaml')

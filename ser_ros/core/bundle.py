@@ -17,13 +17,13 @@ The model bundle: a folder that carries everything needed to run a trained model
 
 - ``weights.safetensors``: the BiLSTM's tensors (safetensors: loading runs no code).
 - ``manifest.json``: format version, labels, feature configuration, normalisation statistics,
-  model arguments, HMM parameters, streaming and VAD defaults, training metadata, and the
-  SHA-256 of the weights file.
+  model arguments, HMM parameters, streaming and VAD defaults, calibration, training metadata,
+  and the SHA-256 of the weights file.
 
 :func:`load_bundle` validates all of it and raises :class:`BundleError` naming the problem.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 import hashlib
 import json
 import os
@@ -79,6 +79,47 @@ class StreamingDefaults:
     norm_horizon_s: float = 300.0
 
 
+#: Bounds of a believable calibration: a temperature outside them is a broken fit.
+TEMPERATURE_LIMITS = (0.05, 20.0)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """
+    How the model's scores become probabilities that mean what they say.
+
+    Both are fitted by the trainer on the validation speakers' streams
+    (:mod:`ser_ros.training.calibration`), never on test speakers.
+
+    Attributes
+    ----------
+    temperature : float
+        The logits are divided by it before the softmax of each window's raw probabilities
+        (> 1 softens an over-confident classifier).
+    emission_weight : float
+        Exponent of the HMM's emission likelihoods, in (0, 1]. Consecutive windows overlap
+        (a 2 s window every 0.5 s shares 75 % of its audio with the last), so each is worth
+        less than one independent observation; 1 treats them as independent.
+
+    """
+
+    temperature: float = 1.0
+    emission_weight: float = 1.0
+
+    def validate(self) -> 'Calibration':
+        """Raise ValueError naming a setting outside its bounds; return self otherwise."""
+        low, high = TEMPERATURE_LIMITS
+        if not low <= self.temperature <= high:
+            raise ValueError(f'calibration temperature {self.temperature} outside {low}..{high}')
+        if not 0.0 < self.emission_weight <= 1.0:
+            raise ValueError(f'calibration emission_weight {self.emission_weight} outside (0, 1]')
+        return self
+
+
+#: What a bundle without a calibration runs with: the scores as the network gives them.
+UNCALIBRATED = Calibration()
+
+
 @dataclass
 class ModelBundle:
     """
@@ -100,6 +141,9 @@ class ModelBundle:
     metadata : dict
         Training facts (corpora, split, scores, time); free-form, JSON-able.
     name : str
+    calibration : Calibration or None
+        None for bundles trained before calibration existed: they run uncalibrated
+        (:data:`UNCALIBRATED`), and :attr:`calibrated` says so.
 
     """
 
@@ -113,6 +157,17 @@ class ModelBundle:
     state_dict: dict[str, torch.Tensor]
     metadata: dict = field(default_factory=dict)
     name: str = 'ser_model'
+    calibration: Calibration | None = None
+
+    @property
+    def calibrated(self) -> bool:
+        """Return whether the bundle carries a fitted calibration."""
+        return self.calibration is not None
+
+    @property
+    def calibration_in_use(self) -> Calibration:
+        """Return the calibration to run with (:data:`UNCALIBRATED` when there is none)."""
+        return UNCALIBRATED if self.calibration is None else self.calibration
 
     def build_model(self) -> BiLSTMClassifier:
         """Return the BiLSTM with these weights, in evaluation mode."""
@@ -155,7 +210,21 @@ class ModelBundle:
                                   f'0..{MAX_TIME_CONSTANT_S}')
         if any(len(label) > MAX_LABEL_CHARS or not label.strip() for label in self.labels):
             raise BundleError(f'labels must be names of 1..{MAX_LABEL_CHARS} characters')
+        if self.calibration is not None:
+            try:
+                self.calibration.validate()
+            except ValueError as error:
+                raise BundleError(str(error)) from None
         return self
+
+
+def calibration_text(bundle: ModelBundle) -> str:
+    """Return one line that says how the bundle's confidences are calibrated."""
+    if not bundle.calibrated:
+        return 'uncalibrated (temperature 1, emission weight 1)'
+    calibration = bundle.calibration_in_use
+    return (f'calibrated (temperature {calibration.temperature:.2f}, emission weight '
+            f'{calibration.emission_weight:g})')
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -189,6 +258,7 @@ def save_bundle(bundle: ModelBundle, folder: str | os.PathLike) -> str | os.Path
         'hmm': bundle.hmm.to_dict(),
         'streaming': vars(bundle.streaming),
         'vad': bundle.vad.to_dict(),
+        **({'calibration': asdict(bundle.calibration)} if bundle.calibration else {}),
         'training': bundle.metadata,
         'weights': {'file': WEIGHTS_FILE, 'sha256': sha256_of(weights_path)},
     }
@@ -277,4 +347,6 @@ def _bundle_from_manifest(manifest, state_dict):
         state_dict={name: tensor.to(torch.float32) for name, tensor in state_dict.items()},
         metadata=manifest.get('training', {}),
         name=str(manifest.get('name', 'ser_model')),
+        calibration=(from_plain(Calibration, manifest['calibration'], 'calibration')
+                     if 'calibration' in manifest else None),
     )

@@ -161,11 +161,17 @@ class OnlineHMMFilter:
     Parameters
     ----------
     params : HMMParams
+    emission_weight : float
+        Exponent of the emission likelihoods, in (0, 1]: overlapping windows are not
+        independent evidence (see :class:`ser_ros.core.bundle.Calibration`).
 
     """
 
-    def __init__(self, params: HMMParams) -> None:
+    def __init__(self, params: HMMParams, emission_weight: float = 1.0) -> None:
+        if not 0.0 < emission_weight <= 1.0:
+            raise ValueError(f'emission_weight {emission_weight} outside (0, 1]')
         self.params = params.validate()
+        self.emission_weight = float(emission_weight)
         self._log_start = np.log(np.maximum(params.startprob, 1e-300))
         self._log_transmat = np.log(np.maximum(params.transmat, 1e-300))
         self._inverse_covars = 1.0 / params.covars
@@ -179,7 +185,7 @@ class OnlineHMMFilter:
 
     def with_params(self, params: HMMParams) -> 'OnlineHMMFilter':
         """Return a filter with other parameters (e.g. another dwell) and this belief."""
-        successor = OnlineHMMFilter(params)
+        successor = OnlineHMMFilter(params, self.emission_weight)
         if self._log_belief is not None and len(self._log_belief) == len(params.startprob):
             successor._log_belief = self._log_belief.copy()
         return successor
@@ -222,7 +228,7 @@ class OnlineHMMFilter:
 
         """
         prior = self._log_start if self._log_belief is None else self._propagate(self._log_belief)
-        joint = prior + self.log_likelihoods(observation)
+        joint = prior + self.emission_weight * self.log_likelihoods(observation)
         log_belief = joint - logsumexp(joint)
         self._log_belief = log_belief
         return np.exp(log_belief)
@@ -231,9 +237,10 @@ class OnlineHMMFilter:
         return logsumexp(log_belief[:, None] + self._log_transmat, axis=0)
 
 
-def filter_sequence(params: HMMParams, sequence: np.ndarray) -> np.ndarray:
+def filter_sequence(params: HMMParams, sequence: np.ndarray,
+                    emission_weight: float = 1.0) -> np.ndarray:
     """
-    Run the online filter over one sequence.
+    Run the online filter (:class:`OnlineHMMFilter`) over one sequence of observations.
 
     Returns
     -------
@@ -241,5 +248,5 @@ def filter_sequence(params: HMMParams, sequence: np.ndarray) -> np.ndarray:
         Filtered posterior after each window.
 
     """
-    hmm_filter = OnlineHMMFilter(params)
+    hmm_filter = OnlineHMMFilter(params, emission_weight)
     return np.array([hmm_filter.update(observation) for observation in sequence])

@@ -59,6 +59,10 @@ class ModelConfig:
     frame_stride : int
         Frames per LSTM step: the front end's stride. 3 runs the LSTM at 33 steps per second
         of audio, a third of the cost of one step per 10 ms frame.
+    frame_norm : bool
+        Layer-normalise each frame across its features before the front end. It removes the
+        frame's level relative to the speaker's, which carries arousal; the inputs are
+        already standardised per speaker. True in bundles trained before it was optional.
 
     """
 
@@ -70,6 +74,7 @@ class ModelConfig:
     pooling: str = 'attention'
     conv_channels: int = 64
     frame_stride: int = 3
+    frame_norm: bool = True
 
     def validate(self) -> 'ModelConfig':
         """Raise ValueError naming the first invalid setting; return self otherwise."""
@@ -105,7 +110,7 @@ class BiLSTMClassifier(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config.validate()
-        self.input_norm = nn.LayerNorm(config.n_features)
+        self.input_norm = nn.LayerNorm(config.n_features) if config.frame_norm else nn.Identity()
         stride = config.frame_stride
         self.front_end = nn.Sequential(
             nn.Conv1d(config.n_features, config.conv_channels, kernel_size=2 * stride + 1,

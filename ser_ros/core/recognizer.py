@@ -18,8 +18,9 @@ The streaming recogniser: audio chunks in, one emotion estimate per hop out.
 The path every caller shares (node, CLI, trainer's evaluation, bag scorer)::
 
     float32 mono chunks -> frames (each computed once) -> voice-activity gate
-      -> adaptive normalisation -> window of frames -> BiLSTM -> log-posteriors
-      -> online HMM filter -> Estimate
+      -> adaptive normalisation -> window of frames -> BiLSTM -> logits
+      -> softmax(logits / temperature): raw probabilities
+      -> online HMM filter (emissions weighted for overlapping windows) -> Estimate
 
 Windows are ``window_s`` long and start every ``hop_s``; the first ends once ``window_s`` of
 audio has arrived. Frame ``k`` covers samples ``[k * frame_hop, k * frame_hop + frame_length)``
@@ -68,7 +69,8 @@ class Estimate:
     probabilities : numpy.ndarray, shape (n_labels,)
         Smoothed (HMM-filtered) probabilities; the prior until the first speech window.
     raw_probabilities : numpy.ndarray, shape (n_labels,), or None
-        The BiLSTM's own probabilities for this window; None for non-speech windows.
+        The BiLSTM's own probabilities for this window, calibrated by the bundle's
+        temperature; None for non-speech windows.
 
     """
 
@@ -144,7 +146,9 @@ class StreamingRecognizer:
             defaults.norm_prior_s if norm_prior_s is None else norm_prior_s,
             defaults.norm_horizon_s if norm_horizon_s is None else norm_horizon_s,
             adapt=adapt_normalisation)
-        self.hmm_filter = OnlineHMMFilter(bundle.hmm.with_dwell(self.dwell_s, self.hop_s))
+        self.calibration = bundle.calibration_in_use
+        self.hmm_filter = OnlineHMMFilter(bundle.hmm.with_dwell(self.dwell_s, self.hop_s),
+                                          self.calibration.emission_weight)
         self._max_slice = int(MAX_SLICE_S * self.config.sample_rate_hz)
         self.reset()
 
@@ -294,7 +298,7 @@ class StreamingRecognizer:
             raw = None
             if window.is_speech:
                 window_logits = next(logits)
-                raw = softmax(window_logits.astype(np.float64))
+                raw = softmax(window_logits.astype(np.float64) / self.calibration.temperature)
                 probabilities = self.hmm_filter.update(observations(window_logits))
             else:
                 self.hmm_filter.predict()

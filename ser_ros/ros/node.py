@@ -53,7 +53,7 @@ from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 from ser_ros.core.audio import AudioFormat
 from ser_ros.core.audio_common import stamp_seconds
-from ser_ros.core.bundle import BundleError, load_bundle, ModelBundle
+from ser_ros.core.bundle import BundleError, calibration_text, load_bundle, ModelBundle
 from ser_ros.core.health import StreamHealth
 from ser_ros.core.intake import AudioChunk, AudioIntake
 from ser_ros.core.recognizer import configure_torch, Estimate, StreamingRecognizer
@@ -184,7 +184,11 @@ class EmotionRecognizerNode(LifecycleNode):
         self.get_logger().info(
             f'configured: model {bundle.name} ({model_path}), labels {bundle.labels}, window '
             f'{self.recognizer.window_s} s, hop {self.recognizer.hop_s} s, dwell '
-            f'{self.recognizer.dwell_s} s')
+            f'{self.recognizer.dwell_s} s, {calibration_text(bundle)}')
+        if not bundle.calibrated:
+            self.get_logger().warning(
+                f'model {bundle.name} carries no calibration (trained before ser_ros fitted '
+                "one): its confidences are the network's own, usually over-confident")
         return TransitionCallbackReturn.SUCCESS
 
     def _show_values_in_use(self, bundle: ModelBundle) -> None:

@@ -34,7 +34,7 @@ import os
 import sys
 
 from ser_ros.core.audio import audio_blocks, AudioFormatError
-from ser_ros.core.bundle import load_bundle
+from ser_ros.core.bundle import calibration_text, load_bundle
 from ser_ros.core.errors import run_cli, SerError
 from ser_ros.core.recognizer import configure_torch, predict_utterance, StreamingRecognizer
 from ser_ros.resources import default_model_path
@@ -142,7 +142,11 @@ def run(argv=None):
     parser.add_argument('--threads', type=int, default=1, help='torch threads')
     args = parser.parse_args(argv)
     configure_torch(args.threads)
-    recognizer = StreamingRecognizer(load_bundle(args.model))
+    bundle = load_bundle(args.model)
+    if not bundle.calibrated:
+        print(f'ser-predict: note: model {bundle.name} is {calibration_text(bundle)}: its '
+              "confidences are the network's own, usually over-confident", file=sys.stderr)
+    recognizer = StreamingRecognizer(bundle)
     if args.file:
         result = predict_file(recognizer, args.file)
         print(json.dumps(result, indent=1) if args.json else format_result(result))

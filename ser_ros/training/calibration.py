@@ -13,15 +13,28 @@
 # limitations under the License.
 
 """
-Do the published confidences mean what they say? Expected calibration error and reliability.
+Do the published confidences mean what they say? Measure it, and fit what makes them.
 
 A behaviour that acts on ``score > 0.8`` needs estimates that are right 8 times in 10 when they
 say 0.8. The top label's confidences are cut into equal-width bins; in each, the share of right
 estimates (accuracy) is compared with the mean confidence. The expected calibration error (ECE)
 is the mean gap, weighted by the bin's share of estimates.
+
+The fits (:func:`fit_temperature`, :func:`fit_emission_weight`) minimise the negative
+log-likelihood of the true labels on the validation speakers' streams; their results go into
+the bundle (:class:`ser_ros.core.bundle.Calibration`).
 """
 
 import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax
+from ser_ros.core.bundle import TEMPERATURE_LIMITS
+from ser_ros.core.hmm import filter_sequence, HMMParams
+
+#: Candidate HMM emission weights, from independent windows (1) down to a tenth of one.
+EMISSION_WEIGHTS = (1.0, 0.7, 0.5, 0.35, 0.25, 0.18, 0.12, 0.08)
+#: Probabilities are floored here inside logarithms.
+PROBABILITY_FLOOR = 1e-12
 
 #: Equal-width confidence bins over [0, 1].
 BINS = 10
@@ -114,3 +127,86 @@ def plot_reliability(summaries: list[tuple[str, dict]], path: str, title: str = 
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     pyplot.close(figure)
+
+
+def negative_log_likelihood(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """
+    Return the mean negative log-probability of the true labels.
+
+    Parameters
+    ----------
+    probabilities : numpy.ndarray, shape (n, n_labels)
+        Probabilities over the labels of each estimate.
+    labels : numpy.ndarray, shape (n,), int
+        The true label of each estimate.
+
+    """
+    picked = np.asarray(probabilities)[np.arange(len(labels)), labels]
+    return float(-np.mean(np.log(np.maximum(picked, PROBABILITY_FLOOR))))
+
+
+def fit_temperature(log_probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """
+    Return the temperature T that makes ``softmax(log_probabilities / T)`` fit the labels best.
+
+    Parameters
+    ----------
+    log_probabilities : numpy.ndarray, shape (n_windows, n_labels)
+        The classifier's log-posteriors (or logits: the softmax ignores a shift per row).
+    labels : numpy.ndarray, shape (n_windows,), int
+        The true label of each window.
+
+    Returns
+    -------
+    float
+        Within :data:`ser_ros.core.bundle.TEMPERATURE_LIMITS`.
+
+    """
+    log_probabilities = np.asarray(log_probabilities, np.float64)
+    labels = np.asarray(labels, int)
+    rows = np.arange(len(labels))
+
+    def loss(log_temperature):
+        tempered = log_softmax(log_probabilities / np.exp(log_temperature), axis=1)
+        return -tempered[rows, labels].mean()
+    low, high = TEMPERATURE_LIMITS
+    result = minimize_scalar(loss, bounds=(np.log(low), np.log(high)), method='bounded')
+    return float(np.exp(result.x))
+
+
+def fit_emission_weight(params: HMMParams, sequences: list[np.ndarray],
+                        labels: list[np.ndarray],
+                        weights: tuple[float, ...] = EMISSION_WEIGHTS) -> tuple[float, dict]:
+    """
+    Choose the HMM emission weight whose filtered posteriors fit the labels best.
+
+    Parameters
+    ----------
+    params : HMMParams
+        The fitted HMM, with the dwell it will run with.
+    sequences : list of numpy.ndarray, each shape (n_windows_i, n_labels)
+        HMM observations of consecutive windows of each validation stream.
+    labels : list of numpy.ndarray, each shape (n_windows_i,), int
+        True label of each window.
+    weights : tuple of float
+        Candidates, each in (0, 1].
+
+    Returns
+    -------
+    weight : float
+        The candidate with the lowest negative log-likelihood.
+    report : dict of str to float
+        Negative log-likelihood and ECE of the filtered posteriors at each candidate.
+
+    """
+    truth = np.concatenate(labels)
+    report = {}
+    for weight in weights:
+        posteriors = np.concatenate([filter_sequence(params, sequence, weight)
+                                     for sequence in sequences])
+        report[f'{weight:g}'] = {
+            'nll': negative_log_likelihood(posteriors, truth),
+            'ece': expected_calibration_error(posteriors.max(axis=1),
+                                              posteriors.argmax(axis=1) == truth)}
+    best = min(weights, key=lambda weight: report[f'{weight:g}']['nll'])
+    return best, report

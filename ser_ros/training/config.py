@@ -83,6 +83,10 @@ class SplitConfig:
     fold: int | None = None
 
 
+#: Learning-rate schedules of :class:`OptimiserSettings`.
+SCHEDULES = ('constant', 'one_cycle')
+
+
 @dataclass(frozen=True)
 class OptimiserSettings:
     """
@@ -95,7 +99,11 @@ class OptimiserSettings:
     batch_size : int
         Crops per step.
     learning_rate, weight_decay : float
-        Adam's.
+        Adam's (the peak rate under the one-cycle schedule).
+    schedule : str
+        ``'constant'`` learning rate, or ``'one_cycle'``: warm up over the first 30 % of the
+        epochs, then anneal to almost zero (the last epochs average out the noise of small
+        batches).
     patience : int
         Epochs without a better validation unweighted accuracy before stopping.
     threads : int
@@ -110,6 +118,7 @@ class OptimiserSettings:
     batch_size: int = 30
     learning_rate: float = 0.001
     weight_decay: float = 0.0001
+    schedule: str = 'constant'
     patience: int = 10
     threads: int = 1
     mask_missing_labels: bool = False
@@ -166,6 +175,7 @@ class TrainingConfig:
             ('model.dropout', 0 <= self.model.dropout < 1, 'in [0, 1)'),
             ('training.learning_rate', self.training.learning_rate > 0, '> 0'),
             ('training.weight_decay', self.training.weight_decay >= 0, '>= 0'),
+            ('training.schedule', self.training.schedule in SCHEDULES, f'one of {SCHEDULES}'),
             ('streaming.hop_s', 0 < self.streaming.hop_s <= self.streaming.window_s,
              '> 0 and at most streaming.window_s'),
             ('hmm.pause_s', 0 <= self.hmm.pause_s[0] <= self.hmm.pause_s[1], 'a range [s]'),

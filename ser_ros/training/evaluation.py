@@ -35,6 +35,7 @@ import os
 
 import matplotlib
 import numpy as np
+from ser_ros.core.bundle import calibration_text
 from ser_ros.core.errors import SerError
 from ser_ros.core.features import FrameFeaturizer
 from ser_ros.core.recognizer import predict_utterance, StreamingRecognizer
@@ -244,6 +245,7 @@ def evaluate_bundle(bundle, data, output_dir, title, progress=True):
             '## Cold start (each recording alone, from the training statistics)', '',
             markdown_table(results['cold']), '', '![confusion](confusion_cold.png)', '',
             '## Calibration of the utterance confidences (top label, 10 bins)', '',
+            f'The model is {calibration_text(bundle)}.', '',
             '| normalisation | ECE | mean confidence | accuracy |', '|---|---:|---:|---:|',
             *(f"| {condition} | {results[condition]['calibration']['ece']:.3f} | "
               f"{results[condition]['calibration']['mean_confidence']:.2f} | "

@@ -19,7 +19,8 @@
 
 Steps: read and split the corpora by speaker; train the BiLSTM on augmented window crops
 (Adam, class-balanced cross-entropy, early stopping on validation unweighted accuracy); fit the
-HMM on held-out streams made of the validation speakers' utterances; write the bundle and,
+HMM and the calibration (temperature, emission weight) on held-out streams made of the
+validation speakers' utterances; write the bundle and,
 in ``<output>/report/``, the test scores on the held-out speakers, the confusion matrices,
 the training curve, the HMM fit and the configuration used.
 """
@@ -36,14 +37,17 @@ import sys
 import time
 
 import numpy as np
+from scipy.special import softmax
 from ser_ros import __version__
-from ser_ros.core.bundle import ModelBundle, save_bundle
+from ser_ros.core.bundle import Calibration, ModelBundle, save_bundle
 from ser_ros.core.errors import run_cli
 from ser_ros.core.features import FrameFeaturizer
 from ser_ros.core.hmm import dwell_transition_matrix, filter_sequence, HMMParams, observations
 from ser_ros.core.model import BiLSTMClassifier
 from ser_ros.core.normalization import NormStats
 from ser_ros.core.recognizer import configure_torch, StreamingRecognizer
+from ser_ros.training.calibration import calibration_summary, fit_emission_weight, \
+    fit_temperature
 from ser_ros.training.config import load_config, OptimiserSettings, TrainingConfig
 from ser_ros.training.dataset import balancing_weights, CropMaker, DatasetError, \
     LabelledAudio, load_labelled_audio, speaker_split, utterance_frames
@@ -95,6 +99,27 @@ def corpus_label_mask(data: LabelledAudio) -> np.ndarray:
     return np.stack([has[corpus] for corpus in data.corpora])
 
 
+def learning_rate_schedule(optimizer, training: OptimiserSettings, steps_per_epoch):
+    """
+    Return the scheduler of ``training.schedule``, stepped once per batch; None for constant.
+
+    Parameters
+    ----------
+    optimizer : torch.optim.Optimizer
+        The optimiser whose learning rate is scheduled.
+    training : OptimiserSettings
+        Its ``learning_rate`` is the peak of the one-cycle schedule.
+    steps_per_epoch : int
+        Batches per epoch.
+
+    """
+    if training.schedule == 'constant':
+        return None
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=training.learning_rate,
+                                               epochs=training.epochs,
+                                               steps_per_epoch=steps_per_epoch)
+
+
 def train_network(model, train_data, validation_data, bundle, crop_maker,
                   training: OptimiserSettings, generator, progress=True):
     """
@@ -115,6 +140,7 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
                                  weight_decay=training.weight_decay)
     loss_function = torch.nn.CrossEntropyLoss(reduction='none')
     batch_size = training.batch_size
+    scheduler = learning_rate_schedule(optimizer, training, -(-len(targets) // batch_size))
     best_score, best_state, waited, history = -1.0, None, 0, []
     # The validation audio does not change between epochs: frame it for its statistics once.
     validation_stats = adapted_statistics(bundle, validation_data)
@@ -134,6 +160,8 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             total_loss += loss.item() * len(batch)
             predictions[batch] = logits.argmax(dim=1)
         model.eval()
@@ -202,7 +230,7 @@ def held_out_streams(bundle, data, model, generator, pause_s):
     return sequences, labels
 
 
-def dwell_sweep(params, sequences, labels, hop_s):
+def dwell_sweep(params, sequences, labels, hop_s, emission_weight=1.0):
     """
     Report accuracy and label changes per minute of the filtered sequences for several dwells.
 
@@ -214,14 +242,55 @@ def dwell_sweep(params, sequences, labels, hop_s):
     minutes = sum(len(sequence) for sequence in sequences) * hop_s / 60
     rows = []
     for dwell_s in DWELL_SWEEP_S:
-        smoothed = [filter_sequence(params.with_dwell(dwell_s, hop_s), sequence).argmax(axis=1)
-                    for sequence in sequences]
+        smoothed = [filter_sequence(params.with_dwell(dwell_s, hop_s), sequence,
+                                    emission_weight).argmax(axis=1) for sequence in sequences]
         hits = sum(int(np.sum(s == truth)) for s, truth in zip(smoothed, labels))
         flips = sum(int(np.sum(np.diff(s) != 0)) for s in smoothed)
         rows.append({'dwell_s': dwell_s,
                      'accuracy': hits / sum(len(truth) for truth in labels),
                      'changes_per_minute': flips / minutes})
     return rows
+
+
+def fit_calibration(params, sequences, labels):
+    """
+    Fit the temperature of the raw output and the HMM emission weight on validation streams.
+
+    Parameters
+    ----------
+    params : HMMParams
+        The fitted HMM.
+    sequences : list of numpy.ndarray, each shape (n_windows_i, n_labels)
+        Observations (floored log-posteriors) of the validation speakers' speech windows.
+    labels : list of numpy.ndarray, each shape (n_windows_i,), int
+        True label of each window.
+
+    Returns
+    -------
+    calibration : Calibration
+    report : dict
+        ECE of the raw and smoothed output on these streams before and after, and the
+        likelihood of each candidate emission weight.
+
+    """
+    stacked, truth = np.concatenate(sequences), np.concatenate(labels)
+    temperature = fit_temperature(stacked, truth)
+    emission_weight, weights = fit_emission_weight(params, sequences, labels)
+
+    def ece(probabilities):
+        return calibration_summary(probabilities.max(axis=1),
+                                   probabilities.argmax(axis=1) == truth)['ece']
+    report = {'temperature': temperature, 'emission_weight': emission_weight,
+              'raw_ece': {'before': ece(softmax(stacked, axis=1)),
+                          'after': ece(softmax(stacked / temperature, axis=1))},
+              'smoothed_ece': {'before': weights['1']['ece'],
+                               'after': weights[f'{emission_weight:g}']['ece']},
+              'emission_weights': weights}
+    LOGGER.info('calibration: temperature %.2f, emission weight %g; validation ECE raw %.3f -> '
+                '%.3f, smoothed %.3f -> %.3f', temperature, emission_weight,
+                report['raw_ece']['before'], report['raw_ece']['after'],
+                report['smoothed_ece']['before'], report['smoothed_ece']['after'])
+    return Calibration(temperature, emission_weight), report
 
 
 def train(config: TrainingConfig, progress: bool = True,
@@ -276,8 +345,10 @@ def train(config: TrainingConfig, progress: bool = True,
                                                   config.hmm.pause_s)
     bundle.hmm, hmm_report = fit_hmm(sequences, sequence_labels, len(labels), streaming.dwell_s,
                                      streaming.hop_s, config.hmm.em_iterations, config.seed)
+    bundle.calibration, hmm_report['calibration'] = fit_calibration(bundle.hmm, sequences,
+                                                                    sequence_labels)
     hmm_report['dwell_sweep'] = dwell_sweep(bundle.hmm, sequences, sequence_labels,
-                                            streaming.hop_s)
+                                            streaming.hop_s, bundle.calibration.emission_weight)
     training_time_s = time.monotonic() - started
     bundle.metadata = {
         'ser_ros_version': __version__, 'date': datetime.date.today().isoformat(),
@@ -305,7 +376,8 @@ def write_report(bundle, config, history, test_data, folder, progress):
     plot_history(history, os.path.join(folder, 'training.png'))
     metadata = bundle.metadata
     hmm_fit = json.dumps({key: value for key, value in metadata['hmm_fit'].items()
-                          if key != 'dwell_sweep'})
+                          if key not in ('dwell_sweep', 'calibration')})
+    fitted = metadata['hmm_fit']['calibration']
     lines = [f'# Training report: {bundle.name}', '',
              f"- trained {metadata['date']} with ser_ros {metadata['ser_ros_version']}, "
              f"seed {metadata['seed']}, {metadata['epochs_run']} epochs, "
@@ -313,7 +385,11 @@ def write_report(bundle, config, history, test_data, folder, progress):
              f"- {metadata['parameters']:,} parameters; utterances {metadata['utterances']}",
              f"- best validation unweighted accuracy {metadata['best_validation_ua']:.1%}",
              f'- HMM emissions, out-of-sample validation window accuracy: {hmm_fit}',
-             '', '## Smoothing on held-out streams (validation speakers)', '',
+             f"- calibration on the validation streams: temperature {fitted['temperature']:.2f}"
+             f" (raw ECE {fitted['raw_ece']['before']:.3f} -> {fitted['raw_ece']['after']:.3f}),"
+             f" HMM emission weight {fitted['emission_weight']:g} (smoothed ECE "
+             f"{fitted['smoothed_ece']['before']:.3f} -> {fitted['smoothed_ece']['after']:.3f})",
+             '', '## Smoothing on held-out streams (validation speakers, calibrated)', '',
              '| dwell [s] | window accuracy | label changes / min |', '|---:|---:|---:|']
     lines += [f"| {row['dwell_s']:.1f} | {row['accuracy']:.1%} | "
               f"{row['changes_per_minute']:.1f} |" for row in metadata['hmm_fit']['dwell_sweep']]
