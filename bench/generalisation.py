@@ -15,7 +15,8 @@
 """
 Does the recipe generalise to people and languages it never heard? Measured against a baseline.
 
-    python bench/generalisation.py [--quick] [--jobs 2] [key=value config overrides ...]
+    python bench/generalisation.py [--quick] [--epochs N] [--jobs 2] [--only loco|ravdess8]
+                                   [key=value config overrides ...]
 
 In one run, on the four shared corpora (RAVDESS English, URDU Urdu, nEMO Polish, ASED Amharic):
 
@@ -29,7 +30,8 @@ In one run, on the four shared corpora (RAVDESS English, URDU Urdu, nEMO Polish,
 
 Prints progress as the folds finish, then markdown tables; writes the figures as JSON
 (``--output``, rewritten after every fold so that a stopped run keeps what it measured).
-``--quick`` trains 5 epochs and 2 RAVDESS folds, for development.
+``--quick`` trains 5 epochs and 2 RAVDESS folds, for development; ``--epochs`` sets the
+epochs of every split (the one-cycle schedule anneals over them).
 """
 
 import argparse
@@ -164,6 +166,8 @@ def main():
     """Run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--quick', action='store_true', help='5 epochs, 2 RAVDESS folds')
+    parser.add_argument('--epochs', type=int, help='epochs of every split (default: the '
+                        "configuration's; 5 with --quick)")
     parser.add_argument('--jobs', type=int, default=2, help='splits trained at once')
     parser.add_argument('--data', default=shared_data_folder(), help='the shared corpora')
     parser.add_argument('--output-root', default='runs/generalisation')
@@ -178,10 +182,10 @@ def main():
     folds = QUICK['ravdess_folds'] if args.quick else RAVDESS_FOLDS
     tasks = [('loco', name) for name in corpora(args.data) if args.only in (None, 'loco')]
     tasks += [('ravdess8', fold) for fold in range(folds) if args.only in (None, 'ravdess8')]
-    epochs = QUICK['epochs'] if args.quick else None
+    epochs = args.epochs or (QUICK['epochs'] if args.quick else None)
     started = time.monotonic()
     rows = []
-    report = {'quick': args.quick, 'overrides': args.overrides, 'rows': rows}
+    report = {'quick': args.quick, 'epochs': epochs, 'overrides': args.overrides, 'rows': rows}
     os.makedirs(os.path.dirname(args.output) or '.', exist_ok=True)
     with ProcessPoolExecutor(args.jobs) as pool:
         futures = [pool.submit(run_task, task, args.data, args.output_root, epochs,

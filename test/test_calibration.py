@@ -25,8 +25,9 @@ from ser_ros.core.hmm import observations, OnlineHMMFilter
 from ser_ros.core.recognizer import StreamingRecognizer
 from ser_ros.tools.scoring import calibration_of, plot_timeline, score_stream
 from ser_ros.tools.streams import Segment
-from ser_ros.training.calibration import calibration_summary, expected_calibration_error, \
-    fit_emission_weight, fit_temperature, plot_reliability, reliability
+from ser_ros.training.calibration import ACCURACY_TOLERANCE, calibration_summary, \
+    expected_calibration_error, fit_emission_weight, fit_temperature, plot_reliability, \
+    reliability
 from ser_ros.training.hmm_fit import scaled_likelihood_params
 from synthetic import speech_like, tiny_bundle
 
@@ -97,8 +98,14 @@ def test_overlapping_windows_get_an_emission_weight_below_one():
         labels.append(truth)
     weight, report = fit_emission_weight(params, sequences, labels)
     assert weight < 1.0
-    assert report[f'{weight:g}']['nll'] < report['1']['nll']
-    assert report[f'{weight:g}']['ece'] < report['1']['ece']
+    chosen = report[f'{weight:g}']
+    assert chosen['nll'] < report['1']['nll'] and chosen['ece'] < report['1']['ece']
+    # Not bought with accuracy: weights that filter worse than 1 by more than the tolerance
+    # are no candidates.
+    floor = report['1']['accuracy'] - ACCURACY_TOLERANCE
+    assert chosen['accuracy'] >= floor
+    assert all(row['nll'] >= chosen['nll'] for row in report.values() if row['accuracy'] >= floor)
+    assert any(row['nll'] < chosen['nll'] for row in report.values())  # the rule did bind
 
 
 def test_a_bundle_without_calibration_loads_uncalibrated_and_says_so(tmp_path):

@@ -17,6 +17,7 @@
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -24,9 +25,10 @@ import numpy as np
 import pytest
 from ser_ros.core.bundle import load_bundle
 from ser_ros.training.config import load_config
-from ser_ros.training.train import train
+from ser_ros.training.train import recalibrate, train
 import soundfile
 from synthetic import RATE_HZ, silence, speech_like
+import torch
 
 EMOTION_CODES = {'neutral': '01', 'happy': '03', 'sad': '04', 'angry': '05'}
 PITCH_HZ = {'neutral': 120.0, 'happy': 220.0, 'sad': 90.0, 'angry': 300.0}
@@ -76,6 +78,28 @@ def test_training_writes_a_loadable_bundle_and_a_report(trained):
     results = json.loads((report / 'results.json').read_text())
     assert results['adapted']['count'] == 2 * 4 * 2
     assert 0.0 <= results['adapted']['unweighted_accuracy'] <= 1.0
+    # Calibrated on the validation speakers, and the report says how.
+    assert bundle.calibrated
+    fitted = bundle.metadata['hmm_fit']['calibration']
+    assert fitted['temperature'] == pytest.approx(bundle.calibration.temperature)
+    assert 'calibration on the validation streams: temperature' in \
+        (report / 'report.md').read_text()
+
+
+def test_recalibrate_refits_only_the_calibration(trained, repo_root, tmp_path):
+    shutil.copytree(trained / 'model', tmp_path / 'model')
+    manifest = json.loads((tmp_path / 'model' / 'manifest.json').read_text())
+    del manifest['calibration']  # as a bundle from before calibration existed
+    (tmp_path / 'model' / 'manifest.json').write_text(json.dumps(manifest))
+    before = load_bundle(tmp_path / 'model')
+    assert not before.calibrated
+    config = load_config(str(trained / 'model' / 'report' / 'config.yaml'), [])
+    after = recalibrate(str(tmp_path / 'model'), config, progress=False)
+    assert after.calibrated and load_bundle(tmp_path / 'model').calibration == after.calibration
+    # The same streams and fit as in training: the same calibration, the same weights.
+    assert after.calibration == load_bundle(trained / 'model').calibration
+    for name, tensor in before.state_dict.items():
+        assert torch.equal(tensor, after.state_dict[name])
 
 
 def run_tool(*args):

@@ -31,8 +31,10 @@ from scipy.special import log_softmax
 from ser_ros.core.bundle import TEMPERATURE_LIMITS
 from ser_ros.core.hmm import filter_sequence, HMMParams
 
-#: Candidate HMM emission weights, from independent windows (1) down to a tenth of one.
-EMISSION_WEIGHTS = (1.0, 0.7, 0.5, 0.35, 0.25, 0.18, 0.12, 0.08)
+#: Candidate HMM emission weights, from independent windows (1) down to a twentieth of one.
+EMISSION_WEIGHTS = (1.0, 0.7, 0.5, 0.35, 0.25, 0.18, 0.12, 0.08, 0.05)
+#: Filtered window accuracy an emission weight may cost at most (a share, 0.01 = 1 point).
+ACCURACY_TOLERANCE = 0.01
 #: Probabilities are floored here inside logarithms.
 PROBABILITY_FLOOR = 1e-12
 
@@ -180,6 +182,11 @@ def fit_emission_weight(params: HMMParams, sequences: list[np.ndarray],
     """
     Choose the HMM emission weight whose filtered posteriors fit the labels best.
 
+    A small weight makes the posteriors flat and the filter slow: the likelihood of the labels
+    can improve while the filter follows them worse. So the choice is the lowest negative
+    log-likelihood among the weights that filter within :data:`ACCURACY_TOLERANCE` of the
+    accuracy of weight 1 (the filter that treats windows as independent).
+
     Parameters
     ----------
     params : HMMParams
@@ -189,24 +196,26 @@ def fit_emission_weight(params: HMMParams, sequences: list[np.ndarray],
     labels : list of numpy.ndarray, each shape (n_windows_i,), int
         True label of each window.
     weights : tuple of float
-        Candidates, each in (0, 1].
+        Candidates, each in (0, 1]; 1 is always among them.
 
     Returns
     -------
     weight : float
-        The candidate with the lowest negative log-likelihood.
-    report : dict of str to float
-        Negative log-likelihood and ECE of the filtered posteriors at each candidate.
+        The chosen candidate.
+    report : dict of str to dict
+        Negative log-likelihood, ECE and filtered accuracy at each candidate.
 
     """
     truth = np.concatenate(labels)
     report = {}
-    for weight in weights:
+    for weight in sorted(set(weights) | {1.0}, reverse=True):
         posteriors = np.concatenate([filter_sequence(params, sequence, weight)
                                      for sequence in sequences])
+        right = posteriors.argmax(axis=1) == truth
         report[f'{weight:g}'] = {
-            'nll': negative_log_likelihood(posteriors, truth),
-            'ece': expected_calibration_error(posteriors.max(axis=1),
-                                              posteriors.argmax(axis=1) == truth)}
-    best = min(weights, key=lambda weight: report[f'{weight:g}']['nll'])
-    return best, report
+            'weight': weight, 'nll': negative_log_likelihood(posteriors, truth),
+            'ece': expected_calibration_error(posteriors.max(axis=1), right),
+            'accuracy': float(right.mean())}
+    floor = report['1']['accuracy'] - ACCURACY_TOLERANCE
+    allowed = [row for row in report.values() if row['accuracy'] >= floor]
+    return min(allowed, key=lambda row: row['nll'])['weight'], report

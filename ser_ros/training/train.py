@@ -16,6 +16,7 @@
 ``ser-train``: train a model bundle from labelled corpora.
 
     ser-train --config config/train.yaml [key.subkey=value ...]
+    ser-train --config config/train.yaml --recalibrate MODEL   # refit the calibration only
 
 Steps: read and split the corpora by speaker; train the BiLSTM on augmented window crops
 (Adam, class-balanced cross-entropy, early stopping on validation unweighted accuracy); fit the
@@ -39,7 +40,7 @@ import time
 import numpy as np
 from scipy.special import softmax
 from ser_ros import __version__
-from ser_ros.core.bundle import Calibration, ModelBundle, save_bundle
+from ser_ros.core.bundle import Calibration, load_bundle, ModelBundle, save_bundle
 from ser_ros.core.errors import run_cli
 from ser_ros.core.features import FrameFeaturizer
 from ser_ros.core.hmm import dwell_transition_matrix, filter_sequence, HMMParams, observations
@@ -341,7 +342,9 @@ def train(config: TrainingConfig, progress: bool = True,
                             config.training, generator, progress)
     bundle.state_dict = model.state_dict()
 
-    sequences, sequence_labels = held_out_streams(bundle, parts['validation'], model, generator,
+    # The streams depend on the seed alone, so that --recalibrate makes the same ones.
+    sequences, sequence_labels = held_out_streams(bundle, parts['validation'], model,
+                                                  np.random.default_rng(config.seed),
                                                   config.hmm.pause_s)
     bundle.hmm, hmm_report = fit_hmm(sequences, sequence_labels, len(labels), streaming.dwell_s,
                                      streaming.hop_s, config.hmm.em_iterations, config.seed)
@@ -363,6 +366,53 @@ def train(config: TrainingConfig, progress: bool = True,
                  progress)
     save_bundle(bundle, config.output)
     LOGGER.info('saved %s (%.0f s)', config.output, training_time_s)
+    return bundle
+
+
+def recalibrate(folder, config: TrainingConfig, progress: bool = True) -> ModelBundle:
+    """
+    Refit the calibration of a trained bundle on its own validation speakers; rewrite it.
+
+    The weights and the HMM stay; the validation streams are made again as in :func:`train`
+    (the bundle's corpora, split and seed; ``config.hmm.pause_s``), the calibration is fitted
+    on them, and the bundle and its report (scored again on the test speakers) are rewritten.
+
+    Parameters
+    ----------
+    folder : str
+        A bundle written by :func:`train`, with its ``report/history.json``.
+    config : TrainingConfig
+        The configuration it was trained with (for the pauses of the streams and the report).
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    ModelBundle
+
+    """
+    bundle = load_bundle(folder)
+    metadata = bundle.metadata
+    try:
+        corpora, split, seed = metadata['corpora'], metadata['split'], metadata['seed']
+        with open(os.path.join(folder, 'report', 'history.json')) as stream:
+            history = json.load(stream)
+    except (KeyError, OSError) as error:
+        raise DatasetError(f'{folder} lacks what ser-train writes ({error}): train it again')
+    data = load_labelled_audio(corpora, bundle.labels, metadata.get('label_map', {}),
+                               bundle.feature_config.sample_rate_hz, progress)
+    uncalibrated = replace(bundle, calibration=None)
+    sequences, sequence_labels = held_out_streams(
+        uncalibrated, data.of_speakers(split['validation']), uncalibrated.build_model(),
+        np.random.default_rng(seed), config.hmm.pause_s)
+    bundle.calibration, metadata['hmm_fit']['calibration'] = fit_calibration(
+        bundle.hmm, sequences, sequence_labels)
+    metadata['hmm_fit']['dwell_sweep'] = dwell_sweep(bundle.hmm, sequences, sequence_labels,
+                                                     bundle.streaming.hop_s,
+                                                     bundle.calibration.emission_weight)
+    write_report(bundle, config, history, data.of_speakers(split['test']),
+                 os.path.join(folder, 'report'), progress)
+    save_bundle(bundle, folder)
     return bundle
 
 
@@ -430,10 +480,16 @@ def run(argv=None):
     parser.add_argument('overrides', nargs='*', metavar='key=value',
                         help="values that replace the YAML's, e.g. training.epochs=5")
     parser.add_argument('--quiet', action='store_true', help='no progress bars')
+    parser.add_argument('--recalibrate', metavar='MODEL',
+                        help='only refit the calibration of this trained bundle on its '
+                        'validation speakers, and rewrite it')
     args = parser.parse_args(argv)
     config = load_config(args.config, args.overrides)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s')
-    train(config, progress=not args.quiet)
+    if args.recalibrate:
+        recalibrate(args.recalibrate, config, progress=not args.quiet)
+    else:
+        train(config, progress=not args.quiet)
     return 0
 
 
