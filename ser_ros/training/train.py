@@ -391,6 +391,7 @@ def recalibrate(folder, config: TrainingConfig, progress: bool = True) -> ModelB
     ModelBundle
 
     """
+    configure_torch(config.training.threads)
     bundle = load_bundle(folder)
     metadata = bundle.metadata
     try:
