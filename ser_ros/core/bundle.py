@@ -218,6 +218,10 @@ class ModelBundle:
         return self
 
 
+#: What the node and the tools say of a bundle without calibration.
+UNCALIBRATED_WARNING = "its confidences are the network's own, usually over-confident"
+
+
 def calibration_text(bundle: ModelBundle) -> str:
     """Return one line that says how the bundle's confidences are calibrated."""
     if not bundle.calibrated:

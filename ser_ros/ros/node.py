@@ -53,7 +53,8 @@ from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 from ser_ros.core.audio import AudioFormat
 from ser_ros.core.audio_common import stamp_seconds
-from ser_ros.core.bundle import BundleError, calibration_text, load_bundle, ModelBundle
+from ser_ros.core.bundle import BundleError, calibration_text, load_bundle, ModelBundle, \
+    UNCALIBRATED_WARNING
 from ser_ros.core.health import StreamHealth
 from ser_ros.core.intake import AudioChunk, AudioIntake
 from ser_ros.core.recognizer import configure_torch, Estimate, StreamingRecognizer
@@ -188,7 +189,7 @@ class EmotionRecognizerNode(LifecycleNode):
         if not bundle.calibrated:
             self.get_logger().warning(
                 f'model {bundle.name} carries no calibration (trained before ser_ros fitted '
-                "one): its confidences are the network's own, usually over-confident")
+                f'one): {UNCALIBRATED_WARNING}')
         return TransitionCallbackReturn.SUCCESS
 
     def _show_values_in_use(self, bundle: ModelBundle) -> None:

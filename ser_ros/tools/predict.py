@@ -34,7 +34,7 @@ import os
 import sys
 
 from ser_ros.core.audio import audio_blocks, AudioFormatError
-from ser_ros.core.bundle import calibration_text, load_bundle
+from ser_ros.core.bundle import calibration_text, load_bundle, UNCALIBRATED_WARNING
 from ser_ros.core.errors import run_cli, SerError
 from ser_ros.core.recognizer import configure_torch, predict_utterance, StreamingRecognizer
 from ser_ros.resources import default_model_path
@@ -144,8 +144,8 @@ def run(argv=None):
     configure_torch(args.threads)
     bundle = load_bundle(args.model)
     if not bundle.calibrated:
-        print(f'ser-predict: note: model {bundle.name} is {calibration_text(bundle)}: its '
-              "confidences are the network's own, usually over-confident", file=sys.stderr)
+        print(f'ser-predict: note: model {bundle.name} is {calibration_text(bundle)}: '
+              f'{UNCALIBRATED_WARNING}', file=sys.stderr)
     recognizer = StreamingRecognizer(bundle)
     if args.file:
         result = predict_file(recognizer, args.file)

@@ -47,8 +47,8 @@ from ser_ros.core.hmm import dwell_transition_matrix, filter_sequence, HMMParams
 from ser_ros.core.model import BiLSTMClassifier
 from ser_ros.core.normalization import NormStats
 from ser_ros.core.recognizer import configure_torch, StreamingRecognizer
-from ser_ros.training.calibration import calibration_summary, fit_emission_weight, \
-    fit_temperature
+from ser_ros.training.calibration import expected_calibration_error, \
+    fit_emission_weight, fit_temperature
 from ser_ros.training.config import load_config, OptimiserSettings, TrainingConfig
 from ser_ros.training.dataset import balancing_weights, CropMaker, DatasetError, \
     LabelledAudio, load_labelled_audio, speaker_split, utterance_frames
@@ -279,8 +279,8 @@ def fit_calibration(params, sequences, labels):
     emission_weight, weights = fit_emission_weight(params, sequences, labels)
 
     def ece(probabilities):
-        return calibration_summary(probabilities.max(axis=1),
-                                   probabilities.argmax(axis=1) == truth)['ece']
+        return expected_calibration_error(probabilities.max(axis=1),
+                                          probabilities.argmax(axis=1) == truth)
     report = {'temperature': temperature, 'emission_weight': emission_weight,
               'raw_ece': {'before': ece(softmax(stacked, axis=1)),
                           'after': ece(softmax(stacked / temperature, axis=1))},
@@ -292,6 +292,20 @@ def fit_calibration(params, sequences, labels):
                 report['raw_ece']['before'], report['raw_ece']['after'],
                 report['smoothed_ece']['before'], report['smoothed_ece']['after'])
     return Calibration(temperature, emission_weight), report
+
+
+def calibrate(bundle, sequences, labels, hmm_report):
+    """
+    Fit ``bundle``'s calibration on validation streams and report it with the dwell sweep.
+
+    Sets ``bundle.calibration`` and the ``calibration`` and ``dwell_sweep`` entries of
+    ``hmm_report`` (see :func:`fit_calibration` and :func:`dwell_sweep`).
+    """
+    bundle.calibration, hmm_report['calibration'] = fit_calibration(bundle.hmm, sequences,
+                                                                    labels)
+    hmm_report['dwell_sweep'] = dwell_sweep(bundle.hmm, sequences, labels,
+                                            bundle.streaming.hop_s,
+                                            bundle.calibration.emission_weight)
 
 
 def train(config: TrainingConfig, progress: bool = True,
@@ -348,10 +362,7 @@ def train(config: TrainingConfig, progress: bool = True,
                                                   config.hmm.pause_s)
     bundle.hmm, hmm_report = fit_hmm(sequences, sequence_labels, len(labels), streaming.dwell_s,
                                      streaming.hop_s, config.hmm.em_iterations, config.seed)
-    bundle.calibration, hmm_report['calibration'] = fit_calibration(bundle.hmm, sequences,
-                                                                    sequence_labels)
-    hmm_report['dwell_sweep'] = dwell_sweep(bundle.hmm, sequences, sequence_labels,
-                                            streaming.hop_s, bundle.calibration.emission_weight)
+    calibrate(bundle, sequences, sequence_labels, hmm_report)
     training_time_s = time.monotonic() - started
     bundle.metadata = {
         'ser_ros_version': __version__, 'date': datetime.date.today().isoformat(),
@@ -406,11 +417,7 @@ def recalibrate(folder, config: TrainingConfig, progress: bool = True) -> ModelB
     sequences, sequence_labels = held_out_streams(
         uncalibrated, data.of_speakers(split['validation']), uncalibrated.build_model(),
         np.random.default_rng(seed), config.hmm.pause_s)
-    bundle.calibration, metadata['hmm_fit']['calibration'] = fit_calibration(
-        bundle.hmm, sequences, sequence_labels)
-    metadata['hmm_fit']['dwell_sweep'] = dwell_sweep(bundle.hmm, sequences, sequence_labels,
-                                                     bundle.streaming.hop_s,
-                                                     bundle.calibration.emission_weight)
+    calibrate(bundle, sequences, sequence_labels, metadata['hmm_fit'])
     write_report(bundle, config, history, data.of_speakers(split['test']),
                  os.path.join(folder, 'report'), progress)
     save_bundle(bundle, folder)
