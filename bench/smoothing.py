@@ -13,17 +13,31 @@
 # limitations under the License.
 
 """
-What the HMM filter buys on streams of speakers the model never heard: the dwell-time sweep.
+What the HMM filter buys on streams of speakers the model never heard, one or several at a time.
 
     python bench/smoothing.py [--model models/default] [--bag runs/heldout.bag] [--snr-db 20]
-                              [--speakers ravdess:21,urdu:SM1]
+                              [--speakers ravdess:21,urdu:SM1] [--corpus kind:root]
 
-Makes (once) a bag of the model's held-out test speakers, in turns of 1-3 utterances per
-speaker and emotion with pauses, then runs the core over it offline for several dwell times
-and prints accuracy, unweighted accuracy, label changes per minute and change delay of the
-smoothed stream next to the raw BiLSTM stream, with the calibration of each (ECE, and a
-reliability diagram beside the bag). A calibrated model is also run without its calibration
-(temperature 1, emission weight 1) at its default dwell, to show what the calibration does.
+Makes (once) two bags of the model's held-out test speakers, turns of 1-3 utterances of one
+speaker and emotion with pauses: ``--bag`` with the speakers' turns shuffled together (several
+people in turn), and ``<bag stem>_sequential.bag`` with each speaker's turns together, one
+speaker after the other. Runs the core over them offline and prints accuracy, unweighted
+accuracy, label changes per minute, change delay and calibration (ECE, mean confidence) of
+the raw BiLSTM stream and of the smoothed stream:
+
+- one speaker at a time: the sequential bag, told when the speaker changes (as the node's
+  ``speaker_topic`` would be): each speaker starts from the training statistics, as in a bag
+  of their own;
+- several speakers in turn: the shuffled bag, nobody told who speaks (the default node);
+- several speakers in turn, told who speaks at each utterance (an ideal diariser);
+- the shuffled bag at several dwell times (the model's emission weight);
+- a calibrated model also without its calibration, at its own dwell.
+
+``--corpus`` draws the speakers from a corpus the model was not trained on (all its speakers,
+or those in ``--speakers``) instead of the model's test speakers: the leave-one-corpus-out
+models of bench/generalisation.py on the corpus each never heard.
+
+Writes ``<bag stem>_smoothing.json`` and a reliability diagram ``<bag stem>_reliability.png``.
 Offline and live runs give the same estimates (test/test_bags.py); ``ser-bag evaluate`` runs
 the node live.
 """
@@ -36,29 +50,73 @@ import sys
 
 import numpy as np
 from ser_ros.core.audio import AudioFormat
-from ser_ros.core.bundle import load_bundle
+from ser_ros.core.bundle import calibration_text, load_bundle
 from ser_ros.core.recognizer import configure_torch, StreamingRecognizer
 from ser_ros.resources import default_model_path
 from ser_ros.tools.bags import read_truth, run_offline, write_bag
 from ser_ros.tools.scoring import estimates_as_published, score_stream, score_table
 from ser_ros.tools.streams import compose_stream, corpus_items, plan_turns
 from ser_ros.training.calibration import plot_reliability
+from ser_ros.training.corpora import parse_corpus
 
+#: Dwell times [s] of the sweep on the shuffled bag.
 DWELLS_S = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
 
 
-def make_heldout_bag(bundle, path, snr_db, speakers=None, seed=0):
-    """Write a bag of the bundle's test speakers (all, or those in ``speakers``)."""
-    test_speakers = bundle.metadata['split']['test']
-    unknown = sorted(set(speakers or ()) - set(test_speakers))
-    if unknown:
-        raise SystemExit(f'smoothing: {unknown} are not test speakers of {bundle.name}')
-    items = corpus_items(bundle.metadata['corpora'], bundle.labels,
-                         bundle.metadata['label_map'], speakers or test_speakers)
-    generator = np.random.default_rng(seed)
-    signal, segments = compose_stream(plan_turns(items, generator), 16000, generator,
-                                      snr_db=snr_db)
-    write_bag(path, signal, segments, AudioFormat())
+def make_heldout_bags(bundle, path, snr_db, speakers=None, corpus=None, seed=0):
+    """
+    Write the bags of the bundle's test speakers, or of ``corpus`` (all, or ``speakers``).
+
+    Returns
+    -------
+    shuffled, sequential : str
+        The bag with all speakers' turns shuffled together, and the one with each speaker's
+        turns together, one speaker after the other.
+
+    """
+    if corpus is None:
+        test_speakers = bundle.metadata['split']['test']
+        unknown = sorted(set(speakers or ()) - set(test_speakers))
+        if unknown:
+            raise SystemExit(f'smoothing: {unknown} are not test speakers of {bundle.name}')
+        items = corpus_items(bundle.metadata['corpora'], bundle.labels,
+                             bundle.metadata['label_map'], speakers or test_speakers)
+    else:
+        items = corpus_items([corpus], bundle.labels, bundle.metadata['label_map'], speakers)
+    if not items:
+        raise SystemExit('smoothing: no recording of those speakers has one of the labels')
+    sequential_path = os.path.splitext(os.path.normpath(path))[0] + '_sequential.bag'
+    for bag, sequential in ((path, False), (sequential_path, True)):
+        if os.path.exists(bag):
+            continue
+        generator = np.random.default_rng(seed)
+        if sequential:
+            order = [item for speaker in sorted({item[2] for item in items})
+                     for item in plan_turns([i for i in items if i[2] == speaker], generator)]
+        else:
+            order = plan_turns(items, generator)
+        signal, segments = compose_stream(order, 16000, generator, snr_db=snr_db)
+        write_bag(bag, signal, segments, AudioFormat())
+    return path, sequential_path
+
+
+def speaker_changes(truth):
+    """Return (start time, speaker) of every utterance whose speaker differs from the last's."""
+    changes = []
+    for segment in truth:
+        if not changes or changes[-1][1] != segment.speaker:
+            changes.append((segment.start_s, segment.speaker))
+    return changes
+
+
+def scored(bag, truth, recognizer, labels, name, told_speakers=False):
+    """Return the raw and smoothed rows of one offline run over ``bag``."""
+    estimates = run_offline(bag, recognizer,
+                            speaker_changes=speaker_changes(truth) if told_speakers else None)
+    return [(f'{name}: raw BiLSTM', score_stream(
+                estimates_as_published(estimates, labels, smoothed=False), truth)),
+            (f'{name}: smoothed, dwell {recognizer.dwell_s:g} s',
+             score_stream(estimates_as_published(estimates, labels), truth))]
 
 
 def main():
@@ -67,35 +125,37 @@ def main():
     parser.add_argument('--bag', default='runs/heldout.bag')
     parser.add_argument('--snr-db', type=float, default=None)
     parser.add_argument('--speakers', type=lambda text: text.split(','),
-                        help='comma-separated test speakers for a new bag (default: all)')
+                        help='comma-separated test speakers for new bags (default: all)')
+    parser.add_argument('--corpus', type=parse_corpus,
+                        help='kind:root of a corpus the model never heard, instead of its test '
+                        'speakers')
     args = parser.parse_args()
     configure_torch(1)
     bundle = load_bundle(args.model)
-    if not os.path.exists(args.bag):
-        make_heldout_bag(bundle, args.bag, args.snr_db, args.speakers)
-    truth = read_truth(args.bag)
-    rows = []
+    labels = bundle.labels
+    shuffled, sequential = make_heldout_bags(bundle, args.bag, args.snr_db, args.speakers,
+                                             args.corpus)
+    truth, sequential_truth = read_truth(shuffled), read_truth(sequential)
+    rows = scored(sequential, sequential_truth, StreamingRecognizer(bundle), labels,
+                  'one speaker at a time', told_speakers=True)
+    rows += scored(shuffled, truth, StreamingRecognizer(bundle), labels, 'speakers in turn')
+    rows += scored(shuffled, truth, StreamingRecognizer(bundle), labels,
+                   'speakers in turn, told who speaks', told_speakers=True)
     for dwell_s in DWELLS_S:
-        estimates = run_offline(args.bag, StreamingRecognizer(bundle, dwell_s=dwell_s))
-        if not rows:
-            rows.append(('raw BiLSTM', score_stream(
-                estimates_as_published(estimates, bundle.labels, smoothed=False), truth)))
-        rows.append((f'smoothed, dwell {dwell_s:g} s',
-                     score_stream(estimates_as_published(estimates, bundle.labels), truth)))
+        rows += scored(shuffled, truth, StreamingRecognizer(bundle, dwell_s=dwell_s), labels,
+                       'speakers in turn')[1:]
     if bundle.calibrated:
-        estimates = run_offline(args.bag, StreamingRecognizer(replace(bundle, calibration=None)))
-        rows.append(('raw BiLSTM, uncalibrated', score_stream(
-            estimates_as_published(estimates, bundle.labels, smoothed=False), truth)))
-        rows.append((f'smoothed, dwell {bundle.streaming.dwell_s:g} s, uncalibrated',
-                     score_stream(estimates_as_published(estimates, bundle.labels), truth)))
+        rows += scored(shuffled, truth, StreamingRecognizer(replace(bundle, calibration=None)),
+                       labels, 'speakers in turn, uncalibrated')
     minutes = (truth[-1].end_s - truth[0].start_s) / 60
-    print(f'{args.bag}: {len(truth)} utterances, {minutes:.1f} min, '
-          f'{len({s.speaker for s in truth})} held-out speakers\n')
+    print(f'{shuffled} and {sequential}: {len(truth)} utterances, {minutes:.1f} min, '
+          f'{len({s.speaker for s in truth})} speakers never heard; {bundle.name}, '
+          f'{calibration_text(bundle)}\n')
     print(score_table(rows))
-    stem = os.path.splitext(os.path.normpath(args.bag))[0]
+    stem = os.path.splitext(os.path.normpath(shuffled))[0]
     with open(stem + '_smoothing.json', 'w') as out:
         json.dump(dict(rows), out, indent=1)
-    plot_reliability(rows, stem + '_reliability.png', os.path.basename(args.bag))
+    plot_reliability(rows[:6], stem + '_reliability.png', os.path.basename(shuffled))
     print(f'\n{stem}_smoothing.json, {stem}_reliability.png')
     return 0
 

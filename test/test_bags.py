@@ -129,3 +129,29 @@ def test_compose_stream_places_segments_and_noise(tmp_path):
                for earlier, later in zip(segments, segments[1:]))
     pause = signal[:int(segments[0].start_s * 16000)]
     assert 0 < np.sqrt(np.mean(pause ** 2)) < 0.05
+
+
+def test_an_offline_run_can_be_told_who_speaks(tmp_path, stream):
+    signal, segments = stream
+    truth = write_bag(str(tmp_path / 'turns.bag'), signal, segments, AudioFormat())
+    # The third utterance is someone else's: the change reaches the recogniser as the node's
+    # speaker_topic would, before the audio of that utterance.
+    changes = [(truth[0].start_s, 'test:1'), (truth[2].start_s, 'test:2')]
+
+    class Recording(StreamingRecognizer):
+        def set_speaker(self, speaker):
+            self.heard_at = getattr(self, 'heard_at', []) + [(self.samples_seen, speaker)]
+            return super().set_speaker(speaker)
+    recognizer = Recording(tiny_bundle())
+    told = run_offline(str(tmp_path / 'turns.bag'), recognizer, speaker_changes=changes)
+    untold = run_offline(str(tmp_path / 'turns.bag'), StreamingRecognizer(tiny_bundle()))
+    assert [speaker for _, speaker in recognizer.heard_at] == ['test:1', 'test:2']
+    change_sample = recognizer.heard_at[1][0]
+    assert change_sample / 16000 <= segments[2].start_s < change_sample / 16000 + 0.2
+    assert recognizer.speaker == 'test:2' and len(told) == len(untold)
+    # Estimates before the change are the same; after it the statistics differ.
+    change_s = truth[2].start_s
+    for with_ids, without in zip(told, untold):
+        if with_ids.end_time_s < change_s - 0.2:  # (the change comes with a whole chunk)
+            assert with_ids.probabilities == pytest.approx(without.probabilities)
+    assert any(not np.allclose(a.probabilities, b.probabilities) for a, b in zip(told, untold))

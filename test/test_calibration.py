@@ -25,10 +25,8 @@ from ser_ros.core.hmm import observations, OnlineHMMFilter
 from ser_ros.core.recognizer import StreamingRecognizer
 from ser_ros.tools.scoring import calibration_of, plot_timeline, score_stream
 from ser_ros.tools.streams import Segment
-from ser_ros.training.calibration import ACCURACY_TOLERANCE, calibration_summary, \
-    expected_calibration_error, fit_emission_weight, fit_temperature, plot_reliability, \
-    reliability
-from ser_ros.training.hmm_fit import scaled_likelihood_params
+from ser_ros.training.calibration import calibration_summary, expected_calibration_error, \
+    fit_temperature, plot_reliability, reliability
 from synthetic import speech_like, tiny_bundle
 
 
@@ -83,51 +81,35 @@ def test_the_fitted_temperature_recovers_the_one_that_made_the_labels():
         true_temperature, rel=0.05)
 
 
-def test_overlapping_windows_get_an_emission_weight_below_one():
-    # Each decision is seen four times in a row (like 2 s windows every 0.5 s): independent
-    # evidence would count it four times and be over-confident.
-    generator = np.random.default_rng(2)
-    n_labels = 4
-    params = scaled_likelihood_params(n_labels, 1.0, dwell_s=4.0, hop_s=0.5)
-    sequences, labels = [], []
-    for _ in range(30):
-        truth = np.repeat(generator.integers(0, n_labels, 10), 8)
-        logits = np.repeat(generator.normal(0.0, 1.0, (20, n_labels)), 4, axis=0)
-        logits[np.arange(len(truth)), truth] += 1.0
-        sequences.append(observations(logits))
-        labels.append(truth)
-    weight, report = fit_emission_weight(params, sequences, labels)
-    assert weight < 1.0
-    chosen = report[f'{weight:g}']
-    assert chosen['nll'] < report['1']['nll'] and chosen['ece'] < report['1']['ece']
-    # Not bought with accuracy: weights that filter worse than 1 by more than the tolerance
-    # are no candidates.
-    floor = report['1']['accuracy'] - ACCURACY_TOLERANCE
-    assert chosen['accuracy'] >= floor
-    assert all(row['nll'] >= chosen['nll'] for row in report.values() if row['accuracy'] >= floor)
-    assert any(row['nll'] < chosen['nll'] for row in report.values())  # the rule did bind
-
-
 def test_a_bundle_without_calibration_loads_uncalibrated_and_says_so(tmp_path):
     bundle = tiny_bundle()
     assert not bundle.calibrated and bundle.calibration_in_use == UNCALIBRATED
     assert 'uncalibrated' in calibration_text(bundle)
     loaded = load_bundle(save_bundle(bundle, tmp_path / 'old'))
     assert 'calibration' not in json.loads((tmp_path / 'old' / 'manifest.json').read_text())
-    assert not loaded.calibrated and loaded.calibration_in_use == Calibration(1.0, 1.0)
+    assert not loaded.calibrated and loaded.calibration_in_use == Calibration(1.0, 1.0, 1.0)
+    # A bundle calibrated before the smoothed temperature existed publishes the belief as is.
+    manifest = json.loads((tmp_path / 'old' / 'manifest.json').read_text())
+    manifest['calibration'] = {'temperature': 2.0, 'emission_weight': 0.5}
+    (tmp_path / 'old' / 'manifest.json').write_text(json.dumps(manifest))
+    assert load_bundle(tmp_path / 'old').calibration == Calibration(2.0, 0.5, 1.0)
 
 
 def test_calibration_round_trips_and_is_validated(tmp_path):
     bundle = tiny_bundle()
-    bundle.calibration = Calibration(temperature=2.0, emission_weight=0.25)
+    bundle.calibration = Calibration(temperature=2.0, emission_weight=0.25,
+                                     smoothed_temperature=3.0)
     loaded = load_bundle(save_bundle(bundle, tmp_path / 'new'))
-    assert loaded.calibration == Calibration(2.0, 0.25)
+    assert loaded.calibration == Calibration(2.0, 0.25, 3.0)
     assert 'temperature 2.00' in calibration_text(loaded)
+    assert 'smoothed temperature 3.00' in calibration_text(loaded)
     manifest_path = tmp_path / 'new' / 'manifest.json'
     for bad in ({'temperature': float('nan'), 'emission_weight': 1.0},
                 {'temperature': 1e9, 'emission_weight': 1.0},
                 {'temperature': 1.0, 'emission_weight': 0.0},
                 {'temperature': 1.0, 'emission_weight': 1.5},
+                {'temperature': 1.0, 'emission_weight': 1.0, 'smoothed_temperature': 0.0},
+                {'temperature': 1.0, 'emission_weight': 1.0, 'smoothed_temperature': 'inf'},
                 {'temperature': 1.0, 'emission_weight': 0.5, 'bias': 0.1}):
         manifest = json.loads(manifest_path.read_text())
         manifest['calibration'] = bad
@@ -136,11 +118,12 @@ def test_calibration_round_trips_and_is_validated(tmp_path):
             load_bundle(tmp_path / 'new')
 
 
-def test_the_recogniser_applies_temperature_and_emission_weight():
+def test_the_recogniser_applies_temperatures_and_emission_weight():
     audio = speech_like(4.0)
     plain = tiny_bundle()
     calibrated = tiny_bundle()
-    calibrated.calibration = Calibration(temperature=3.0, emission_weight=0.5)
+    calibrated.calibration = Calibration(temperature=3.0, emission_weight=0.5,
+                                         smoothed_temperature=2.0)
     before = StreamingRecognizer(plain, adapt_normalisation=False).push(audio, 0.0)
     after = StreamingRecognizer(calibrated, adapt_normalisation=False).push(audio, 0.0)
     speech = [(b, a) for b, a in zip(before, after) if b.is_speech]
@@ -151,7 +134,13 @@ def test_the_recogniser_applies_temperature_and_emission_weight():
                                    softmax(np.log(old.raw_probabilities) / 3.0), rtol=1e-6)
     reference = OnlineHMMFilter(plain.hmm.with_dwell(plain.streaming.dwell_s,
                                                      plain.streaming.hop_s), 0.5)
-    first_old, first_new = speech[0]
-    np.testing.assert_allclose(first_new.probabilities,
-                               reference.update(observations(np.log(first_old.raw_probabilities))),
-                               rtol=1e-6)
+    for old, new in zip(before, after):
+        if not old.is_speech:
+            reference.predict()
+            continue
+        belief = reference.update(observations(np.log(old.raw_probabilities)))
+        # The belief is published at the smoothed temperature; its arg-max is the label.
+        published = softmax(np.log(belief) / 2.0)
+        np.testing.assert_allclose(new.probabilities, published, rtol=1e-6)
+        assert new.label == calibrated.labels[int(np.argmax(belief))]
+        assert new.confidence == pytest.approx(published.max())

@@ -157,7 +157,8 @@ def test_loading_never_unpickles_what_is_in_the_weights_file(tmp_path):
     ('warn_rtf', 0.0), ('audio_topic', ''), ('audio_info_topic', 'has space'),
     ('dwell_s', float('inf')), ('dwell_s', float('nan')), ('dwell_s', 1e308),
     ('max_queue_s', float('inf')), ('max_queue_s', 1e308), ('window_s', 1e6),
-    ('max_chunk_s', float('nan')), ('warn_rtf', float('inf')), ('audio_qos_depth', 10 ** 9)])
+    ('max_chunk_s', float('nan')), ('warn_rtf', float('inf')), ('audio_qos_depth', 10 ** 9),
+    ('vad', 'webrtc'), ('speaker_topic', 'has space')])
 def test_invalid_parameter_values_are_refused_with_a_reason(name, value):
     assert name in check_parameter(name, value, configured=False)
 

@@ -28,6 +28,7 @@ from ser_ros.core.audio import AudioFormat
 from ser_ros.core.bundle import save_bundle
 from ser_ros.ros.player import AudioPlayer
 from ser_ros.ros.qos import LATCHED, RELIABLE_STREAM as RELIABLE
+from std_msgs.msg import String
 from synthetic import silence, speech_like, tiny_bundle
 from vision_msgs.msg import Classification, LabelInfo
 
@@ -246,3 +247,61 @@ def test_bursts_format_changes_and_pauses_are_survived_with_a_bounded_queue(mode
     finally:
         output = stop_process(node)
     assert 'inference cannot keep up' in output and 'Traceback' not in output
+
+
+def test_speaker_ids_switch_statistics_and_are_counted(model_path):
+    node = start_node(model_path, 'diagnostics_period_s:=0.2', 'audio_qos_reliability:=reliable')
+    try:
+        wait_for_line(node, 'active')
+        with RosPeer() as peer:
+            listener = Listener(peer)
+            info, audio = open_stream(peer)
+            speaker = peer.node.create_publisher(String, '/speaker_id', 10)
+            assert peer.spin_until(lambda: speaker.get_subscription_count() > 0)
+            speech = (speech_like(6.0) * 32767).astype('<i2').tobytes()
+            # Two speakers in turn, the second with a hostile 100 kB name (cut, not logged).
+            for name in ('alice', 'x' * 100_000, 'alice'):
+                speaker.publish(String(data=name))
+                peer.spin_until(lambda: False, timeout=0.3)
+                for start in range(0, len(speech) // 3, 4096):
+                    audio.publish(AudioData(data=speech[start:start + 4096]))
+                peer.spin_until(lambda: False, timeout=0.5)
+
+            def counted():
+                values = listener.last_values()[1] if listener.diagnostics else {}
+                return values.get('speaker_changes') == '3'
+            assert peer.spin_until(counted, timeout=5.0)
+            check_stream(listener.emotion, listener.label_info[0])
+        assert node.poll() is None
+    finally:
+        output = stop_process(node)
+    assert 'Traceback' not in output and 'x' * 100 not in output
+
+
+def test_the_trained_gate_publishes_nothing_for_loud_noise(model_path):
+    # The tiny model runs the energy gate; the vad parameter puts the network in its place.
+    node = start_node(model_path, 'vad:=silero', 'diagnostics_period_s:=0.2',
+                      'audio_qos_reliability:=reliable')
+    try:
+        wait_for_line(node, 'silero voice-activity gate')
+        with RosPeer() as peer:
+            listener = Listener(peer)
+            info, audio = open_stream(peer)
+            noise = np.random.default_rng(0).uniform(-0.9, 0.9, 4 * 16000)
+            payload = (noise * 32767).astype('<i2').tobytes()
+            for start in range(0, len(payload), 4096):
+                audio.publish(AudioData(data=payload[start:start + 4096]))
+
+            def windows_counted():
+                values = listener.last_values()[1] if listener.diagnostics else {}
+                return int(values.get('windows', 0)) >= 8
+            assert peer.spin_until(windows_counted, timeout=10.0)
+            assert listener.last_values()[1]['speech_windows'] == '0'
+            assert not listener.emotion
+            speech = (speech_like(3.0) * 32767).astype('<i2').tobytes()
+            for start in range(0, len(speech), 4096):
+                audio.publish(AudioData(data=speech[start:start + 4096]))
+            assert peer.spin_until(lambda: len(listener.emotion) >= 2, timeout=10.0)
+        assert node.poll() is None
+    finally:
+        stop_process(node)

@@ -16,7 +16,7 @@
 
 import numpy as np
 import pytest
-from ser_ros.core.recognizer import predict_utterance, StreamingRecognizer
+from ser_ros.core.recognizer import MAX_SPEAKERS, predict_utterance, StreamingRecognizer
 from synthetic import noise, RATE_HZ, silence, speech_like, tiny_bundle
 
 
@@ -149,3 +149,28 @@ def test_deltas_configuration_runs_end_to_end():
 def test_invalid_hops_are_rejected(bundle, hop_s):
     with pytest.raises(ValueError, match='hop_s'):
         StreamingRecognizer(bundle, hop_s=hop_s)
+
+
+def test_each_speaker_keeps_statistics_of_their_own(bundle):
+    recognizer = StreamingRecognizer(bundle)
+    prior = recognizer.normalizer.current
+    recognizer.set_speaker('alice')
+    recognizer.push(speech_like(3.0, seed=1), 0.0)
+    alice = recognizer.normalizer.current
+    assert not np.allclose(alice.mean, prior.mean)
+    assert recognizer.hmm_filter.has_evidence
+    # Someone new starts from the training prior, with no belief about their emotion.
+    assert recognizer.set_speaker('bob')
+    assert np.array_equal(recognizer.normalizer.current.mean, prior.mean)
+    assert not recognizer.hmm_filter.has_evidence
+    recognizer.push(0.3 * speech_like(3.0, seed=2))
+    # Alice is taken up where she was left; the same name again changes nothing.
+    assert recognizer.set_speaker('alice')
+    assert np.array_equal(recognizer.normalizer.current.mean, alice.mean)
+    assert not recognizer.set_speaker('alice')
+    # Memory is bounded: the least recently heard are forgotten.
+    for index in range(3 * MAX_SPEAKERS):
+        recognizer.set_speaker(f'visitor {index}')
+    assert len(recognizer._speaker_states) < MAX_SPEAKERS
+    recognizer.set_speaker('alice')
+    assert np.array_equal(recognizer.normalizer.current.mean, prior.mean)

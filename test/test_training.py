@@ -59,6 +59,8 @@ def trained(tmp_path_factory, repo_root):
         'model={hidden_size: 8, num_layers: 1, dropout: 0.0, conv_channels: 8}',
         'training.epochs=3', 'training.patience=2', 'streaming.window_s=1.0',
         'streaming.hop_s=0.5', 'hmm.em_iterations=2', 'name=tiny_test',
+        # Synthetic tones are not all speech to the trained gate: the energy gate here.
+        'vad.kind=energy',
         f'output={root / "model"}'])
     train(config, progress=False)
     return root
@@ -84,9 +86,12 @@ def test_training_writes_a_loadable_bundle_and_a_report(trained):
     assert fitted['temperature'] == pytest.approx(bundle.calibration.temperature)
     assert 'calibration on the validation streams: temperature' in \
         (report / 'report.md').read_text()
+    # Dwell chosen on the validation streams with the calibration; the configured gate.
+    assert bundle.streaming.dwell_s == fitted['dwell_s']
+    assert bundle.vad.kind == 'energy'
 
 
-def test_recalibrate_refits_only_the_calibration(trained, repo_root, tmp_path):
+def test_recalibrate_refits_all_but_the_weights(trained, repo_root, tmp_path):
     shutil.copytree(trained / 'model', tmp_path / 'model')
     manifest = json.loads((tmp_path / 'model' / 'manifest.json').read_text())
     del manifest['calibration']  # as a bundle from before calibration existed
@@ -97,9 +102,17 @@ def test_recalibrate_refits_only_the_calibration(trained, repo_root, tmp_path):
     after = recalibrate(str(tmp_path / 'model'), config, progress=False)
     assert after.calibrated and load_bundle(tmp_path / 'model').calibration == after.calibration
     # The same streams and fit as in training: the same calibration, the same weights.
-    assert after.calibration == load_bundle(trained / 'model').calibration
+    original = load_bundle(trained / 'model')
+    assert after.calibration == original.calibration
+    assert after.streaming == original.streaming
+    np.testing.assert_allclose(after.norm.mean, original.norm.mean, rtol=1e-6)
     for name, tensor in before.state_dict.items():
         assert torch.equal(tensor, after.state_dict[name])
+    # Another gate: the prior is computed again with it, and the bundle runs it.
+    silero = recalibrate(str(tmp_path / 'model'), load_config(
+        str(trained / 'model' / 'report' / 'config.yaml'), ['vad.kind=silero']), progress=False)
+    assert load_bundle(tmp_path / 'model').vad.kind == silero.vad.kind == 'silero'
+    assert not np.allclose(silero.norm.mean, original.norm.mean)
 
 
 def run_tool(*args):

@@ -31,6 +31,7 @@ import os
 import numpy as np
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from scipy.special import softmax
 from ser_ros.core.config_io import from_plain
 from ser_ros.core.errors import SerError
 from ser_ros.core.features import FeatureConfig
@@ -81,6 +82,8 @@ class StreamingDefaults:
 
 #: Bounds of a believable calibration: a temperature outside them is a broken fit.
 TEMPERATURE_LIMITS = (0.05, 20.0)
+#: Beliefs are floored here inside logarithms (the filter's own floor is far below).
+BELIEF_FLOOR = 1e-300
 
 
 @dataclass(frozen=True)
@@ -100,20 +103,35 @@ class Calibration:
         Exponent of the HMM's emission likelihoods, in (0, 1]. Consecutive windows overlap
         (a 2 s window every 0.5 s shares 75 % of its audio with the last), so each is worth
         less than one independent observation; 1 treats them as independent.
+    smoothed_temperature : float
+        The log of the HMM's filtered belief is divided by it before it is published: the
+        belief itself (and so the label, the smoothing and the next window) is untouched,
+        only the published probabilities are softened (> 1) or sharpened (< 1).
 
     """
 
     temperature: float = 1.0
     emission_weight: float = 1.0
+    smoothed_temperature: float = 1.0
 
     def validate(self) -> 'Calibration':
         """Raise ValueError naming a setting outside its bounds; return self otherwise."""
         low, high = TEMPERATURE_LIMITS
-        if not low <= self.temperature <= high:
-            raise ValueError(f'calibration temperature {self.temperature} outside {low}..{high}')
+        for name in ('temperature', 'smoothed_temperature'):
+            if not low <= getattr(self, name) <= high:
+                raise ValueError(f'calibration {name} {getattr(self, name)} outside {low}..{high}')
         if not 0.0 < self.emission_weight <= 1.0:
             raise ValueError(f'calibration emission_weight {self.emission_weight} outside (0, 1]')
         return self
+
+    def raw(self, logits: np.ndarray) -> np.ndarray:
+        """Return the published raw probabilities of logits, shape (..., n_labels)."""
+        return softmax(np.asarray(logits, np.float64) / self.temperature, axis=-1)
+
+    def smoothed(self, belief: np.ndarray) -> np.ndarray:
+        """Return the published probabilities of a filtered belief, shape (..., n_labels)."""
+        log_belief = np.log(np.maximum(np.asarray(belief, np.float64), BELIEF_FLOOR))
+        return softmax(log_belief / self.smoothed_temperature, axis=-1)
 
 
 #: What a bundle without a calibration runs with: the scores as the network gives them.
@@ -210,11 +228,12 @@ class ModelBundle:
                                   f'0..{MAX_TIME_CONSTANT_S}')
         if any(len(label) > MAX_LABEL_CHARS or not label.strip() for label in self.labels):
             raise BundleError(f'labels must be names of 1..{MAX_LABEL_CHARS} characters')
-        if self.calibration is not None:
-            try:
+        try:
+            self.vad.validate()
+            if self.calibration is not None:
                 self.calibration.validate()
-            except ValueError as error:
-                raise BundleError(str(error)) from None
+        except ValueError as error:
+            raise BundleError(str(error)) from None
         return self
 
 
@@ -225,10 +244,11 @@ UNCALIBRATED_WARNING = "its confidences are the network's own, usually over-conf
 def calibration_text(bundle: ModelBundle) -> str:
     """Return one line that says how the bundle's confidences are calibrated."""
     if not bundle.calibrated:
-        return 'uncalibrated (temperature 1, emission weight 1)'
+        return 'uncalibrated (temperature 1, emission weight 1, smoothed temperature 1)'
     calibration = bundle.calibration_in_use
     return (f'calibrated (temperature {calibration.temperature:.2f}, emission weight '
-            f'{calibration.emission_weight:g})')
+            f'{calibration.emission_weight:g}, smoothed temperature '
+            f'{calibration.smoothed_temperature:.2f})')
 
 
 def sha256_of(path: str | os.PathLike) -> str:

@@ -35,7 +35,7 @@ STALE_AUDIO_S = 5.0
 REJECTION_KINDS = ('malformed', 'undecodable', 'format', 'no_format', 'empty', 'huge')
 #: Counters reported in every :class:`HealthReport`.
 COUNTERS = ('messages', 'rejected', *(f'rejected_{kind}' for kind in REJECTION_KINDS),
-            'format_changes', 'windows', 'speech_windows', 'published')
+            'format_changes', 'speaker_changes', 'windows', 'speech_windows', 'published')
 
 
 @dataclass(frozen=True)

@@ -120,3 +120,35 @@ class AdaptiveNormalizer:
     def apply(self, frames: np.ndarray) -> np.ndarray:
         """Standardise ``frames`` (..., n_cepstra) with the current statistics."""
         return self.current.apply(frames)
+
+    def save(self) -> 'NormalizerState':
+        """Return what has been learnt so far, to :meth:`restore` later (e.g. per speaker)."""
+        return NormalizerState(self._weight, self._sum.copy(), self._sum_squares.copy(),
+                               self.current)
+
+    def restore(self, state: 'NormalizerState') -> None:
+        """Continue from a state :meth:`save` returned."""
+        self._weight = state.weight
+        self._sum, self._sum_squares = state.sums.copy(), state.sum_squares.copy()
+        self.current = state.current
+
+
+@dataclass(frozen=True)
+class NormalizerState:
+    """
+    The running sums of an :class:`AdaptiveNormalizer`.
+
+    Attributes
+    ----------
+    weight : float
+        Frames the sums are worth (decayed; the prior counts as ``prior_s`` of frames).
+    sums, sum_squares : numpy.ndarray, shape (n_cepstra,), float64
+    current : NormStats
+        The statistics they give.
+
+    """
+
+    weight: float
+    sums: np.ndarray
+    sum_squares: np.ndarray
+    current: NormStats

@@ -20,14 +20,18 @@ The path every caller shares (node, CLI, trainer's evaluation, bag scorer)::
     float32 mono chunks -> frames (each computed once) -> voice-activity gate
       -> adaptive normalisation -> window of frames -> BiLSTM -> logits
       -> softmax(logits / temperature): raw probabilities
-      -> online HMM filter (emissions weighted for overlapping windows) -> Estimate
+      -> online HMM filter (emissions weighted for overlapping windows)
+      -> belief ** (1 / smoothed temperature), renormalised: published -> Estimate
 
 Windows are ``window_s`` long and start every ``hop_s``; the first ends once ``window_s`` of
 audio has arrived. Frame ``k`` covers samples ``[k * frame_hop, k * frame_hop + frame_length)``
-of the stream, so the estimates do not depend on how the stream was cut into chunks. Memory is
-bounded: the recogniser keeps one window of frames and less than one frame of samples.
+of the stream, so the estimates do not depend on how the stream was cut into chunks. The gate
+decides a hop's frames at once, when a window is cut (the Silero network is then run once per
+hop, not per message). Memory is bounded: the recogniser keeps one window of frames, and the
+gate the audio of one hop.
 """
 
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 import itertools
@@ -39,14 +43,16 @@ from ser_ros.core.bundle import ModelBundle
 from ser_ros.core.features import FrameFeaturizer, model_input
 from ser_ros.core.hmm import observations, OnlineHMMFilter
 from ser_ros.core.model import BiLSTMClassifier
-from ser_ros.core.normalization import AdaptiveNormalizer, NormStats
-from ser_ros.core.vad import EnergyVad
+from ser_ros.core.normalization import AdaptiveNormalizer, NormalizerState, NormStats
+from ser_ros.core.vad import make_vad
 import torch
 
 #: Longest piece of audio framed at once [s]: bounds memory for chunks of minutes.
 MAX_SLICE_S = 10.0
 #: A final, shorter window (see :meth:`StreamingRecognizer.flush`) needs this much audio [s].
 MIN_FLUSH_WINDOW_S = 0.25
+#: Speakers whose adapted statistics are kept (the least recently heard is forgotten first).
+MAX_SPEAKERS = 64
 
 
 @dataclass
@@ -67,7 +73,8 @@ class Estimate:
     confidence : float
         Smoothed probability of ``label`` (0 when ``label`` is None).
     probabilities : numpy.ndarray, shape (n_labels,)
-        Smoothed (HMM-filtered) probabilities; the prior until the first speech window.
+        Smoothed (HMM-filtered) probabilities, calibrated by the bundle's smoothed
+        temperature; the prior until the first speech window.
     raw_probabilities : numpy.ndarray, shape (n_labels,), or None
         The BiLSTM's own probabilities for this window, calibrated by the bundle's
         temperature; None for non-speech windows.
@@ -140,7 +147,7 @@ class StreamingRecognizer:
                              f'{self.config.frame_hop_s} s frames, at most the window')
         self.featurizer = FrameFeaturizer(self.config)
         self.model = bundle.build_model() if model is None else model
-        self.vad = EnergyVad(bundle.vad, self.config.frame_hop_s)
+        self.vad = make_vad(bundle.vad, self.config)
         self.normalizer = AdaptiveNormalizer(
             bundle.norm if norm is None else norm, self.config.frame_hop_s,
             defaults.norm_prior_s if norm_prior_s is None else norm_prior_s,
@@ -150,11 +157,13 @@ class StreamingRecognizer:
         self.hmm_filter = OnlineHMMFilter(bundle.hmm.with_dwell(self.dwell_s, self.hop_s),
                                           self.calibration.emission_weight)
         self._max_slice = int(MAX_SLICE_S * self.config.sample_rate_hz)
+        self.speaker = ''
+        self._speaker_states: OrderedDict[str, NormalizerState] = OrderedDict()
         self.reset()
 
     def reset(self, norm: NormStats | None = None) -> None:
         """
-        Start a new stream: forget audio, noise floor, adapted statistics and HMM belief.
+        Start a new stream: forget audio, noise floor, every adapted statistic and HMM belief.
 
         Parameters
         ----------
@@ -172,10 +181,47 @@ class StreamingRecognizer:
         self._frames_since_window = 0
         self._cepstra = np.zeros((0, self.config.n_cepstra), np.float32)
         self._speech = np.zeros(0, bool)
-        self._unfolded_speech: list[np.ndarray] = []
+        self._undecided: list[tuple[np.ndarray, np.ndarray]] = []
         self.vad.reset()
         self.normalizer.reset()
         self.hmm_filter.reset()
+        self._speaker_states.clear()
+
+    def set_speaker(self, speaker: str) -> bool:
+        """
+        Say who speaks from now on: each speaker keeps adapted statistics of their own.
+
+        The statistics adapted so far are kept under the previous speaker's name; the new
+        speaker's are taken up where they were left (the training prior for someone new), and
+        the HMM belief starts again from the prior: a new voice is evidence of nothing yet.
+        At most :data:`MAX_SPEAKERS` speakers are remembered. Without calls every voice shares
+        the speaker ``''``.
+
+        Parameters
+        ----------
+        speaker : str
+            Any identifier (from a diariser, a face tracker, ...); ``''`` for unknown.
+
+        Returns
+        -------
+        bool
+            Whether the speaker changed.
+
+        """
+        if speaker == self.speaker:
+            return False
+        self._speaker_states[self.speaker] = self.normalizer.save()
+        self._speaker_states.move_to_end(self.speaker)
+        state = self._speaker_states.pop(speaker, None)
+        if state is None:
+            self.normalizer.reset()
+        else:
+            self.normalizer.restore(state)
+        while len(self._speaker_states) >= MAX_SPEAKERS:
+            self._speaker_states.popitem(last=False)
+        self.hmm_filter.reset()
+        self.speaker = speaker
+        return True
 
     def push(self, samples: np.ndarray, start_time_s: float | None = None) -> list[Estimate]:
         """
@@ -219,6 +265,7 @@ class StreamingRecognizer:
         list of Estimate
 
         """
+        self._decide()
         frames = len(self._speech)
         first_window = frames < self.window_frames
         tail_too_short = self._frames_since_window < max(1, self.hop_frames // 2)
@@ -257,12 +304,14 @@ class StreamingRecognizer:
         hop = self.config.hop_length
         cepstra, energy_db = self.featurizer.frames(audio)
         self._pending_samples = audio[n_frames * hop:]
-        speech = self.vad.speech_frames(energy_db)
+        self.vad.add_samples(samples)
         windows = []
         index = 0
         while index < n_frames:
             take = min(n_frames - index, self._frames_until_window)
-            self._append_frames(cepstra[index:index + take], speech[index:index + take])
+            self._undecided.append((cepstra[index:index + take], energy_db[index:index + take]))
+            self._frames_seen += take
+            self._frames_since_window += take
             index += take
             self._frames_until_window -= take
             if self._frames_until_window == 0:
@@ -270,17 +319,20 @@ class StreamingRecognizer:
                 self._frames_until_window = self.hop_frames
         return windows
 
-    def _append_frames(self, cepstra, speech):
+    def _decide(self):
+        """Gate the frames heard since the last window, all at once (their audio is in)."""
+        if not self._undecided:
+            return
+        cepstra = np.concatenate([frames for frames, _ in self._undecided])
+        speech = self.vad.speech_frames(np.concatenate([energy for _, energy in self._undecided]))
+        self._undecided = []
         self._cepstra = np.concatenate([self._cepstra, cepstra])[-self.window_frames:]
         self._speech = np.concatenate([self._speech, speech])[-self.window_frames:]
-        self._unfolded_speech.append(cepstra[speech])
-        self._frames_seen += len(speech)
-        self._frames_since_window += len(speech)
+        self.normalizer.update(cepstra[speech])
 
     def _cut_window(self):
-        """Update the normaliser with the speech heard since the last window, then cut."""
-        self.normalizer.update(np.concatenate(self._unfolded_speech))
-        self._unfolded_speech = []
+        """Gate and fold into the normaliser the frames heard since the last window; cut."""
+        self._decide()
         self._frames_since_window = 0
         config = self.config
         end_sample = (self._frames_seen - 1) * config.hop_length + config.frame_length
@@ -298,12 +350,13 @@ class StreamingRecognizer:
             raw = None
             if window.is_speech:
                 window_logits = next(logits)
-                raw = softmax(window_logits.astype(np.float64) / self.calibration.temperature)
-                probabilities = self.hmm_filter.update(observations(window_logits))
+                raw = self.calibration.raw(window_logits)
+                self.hmm_filter.update(observations(window_logits))
             else:
                 self.hmm_filter.predict()
-                probabilities = self.hmm_filter.posterior
             has_belief = self.hmm_filter.has_evidence
+            probabilities = self.calibration.smoothed(self.hmm_filter.posterior) if has_belief \
+                else self.hmm_filter.posterior
             best = int(np.argmax(probabilities))
             estimates.append(Estimate(
                 end_time_s=window.end_time_s, is_speech=window.is_speech,

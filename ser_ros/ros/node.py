@@ -33,6 +33,7 @@ a :class:`~ser_ros.core.health.StreamHealth` counts what happens and sums it up 
 ``/diagnostics``.
 """
 
+from dataclasses import replace
 import logging
 import os
 import signal
@@ -58,17 +59,22 @@ from ser_ros.core.bundle import BundleError, calibration_text, load_bundle, Mode
 from ser_ros.core.health import StreamHealth
 from ser_ros.core.intake import AudioChunk, AudioIntake
 from ser_ros.core.recognizer import configure_torch, Estimate, StreamingRecognizer
+from ser_ros.core.vad import VadError
 from ser_ros.resources import default_model_path
 from ser_ros.ros.messages import classification, DIAGNOSTICS_TOPIC, EMOTION_TOPIC, label_info, \
     LABEL_INFO_TOPIC, RAW_TOPIC, to_time
 from ser_ros.ros.parameters import check_parameter, MODEL_DEFAULTED, PARAMETERS
 from ser_ros.ros.qos import audio_input, LATCHED, OUTPUT
-from std_msgs.msg import Header
+from std_msgs.msg import Header, String
 from vision_msgs.msg import Classification, LabelInfo
 
 RCLError = rclpy_implementation.RCLError
 #: How often the spinning main thread looks for a stop request [s].
 STOP_POLL_S = 0.1
+#: Speaker identifiers are cut to this length (they name the per-speaker statistics).
+MAX_SPEAKER_ID_CHARS = 64
+#: Queue depth of the speaker-id subscription (reliable, volatile: what ``ros2 topic pub`` offers).
+SPEAKER_QOS_DEPTH = 10
 
 
 class EmotionRecognizerNode(LifecycleNode):
@@ -88,8 +94,9 @@ class EmotionRecognizerNode(LifecycleNode):
         self.health = StreamHealth()
         self._intake: AudioIntake | None = None
         self._worker: threading.Thread | None = None
-        self._dwell_lock = threading.Lock()
+        self._pending_lock = threading.Lock()
         self._pending_dwell: float | None = None
+        self._pending_speaker: str | None = None
         self._requested: dict[str, float] = {}
         self._inputs: list = []
         self._outputs: dict = {}
@@ -108,7 +115,7 @@ class EmotionRecognizerNode(LifecycleNode):
                 return SetParametersResult(successful=False, reason=problem)
         for parameter in parameters:
             if parameter.name == 'dwell_s' and self.recognizer is not None:
-                with self._dwell_lock:
+                with self._pending_lock:
                     self._pending_dwell = self._dwell(parameter.value)
             if parameter.name in ('max_queue_s', 'max_chunk_s') and self._intake is not None:
                 setattr(self._intake, parameter.name, parameter.value)
@@ -148,6 +155,8 @@ class EmotionRecognizerNode(LifecycleNode):
         model_path = self._param('model_path') or default_model_path()
         try:
             bundle = load_bundle(model_path)
+            if self._param('vad'):
+                bundle = replace(bundle, vad=replace(bundle.vad, kind=self._param('vad')))
             configure_torch(self._param('torch_threads'))
             dwell_s = self._param('dwell_s')
             self.recognizer = StreamingRecognizer(
@@ -160,7 +169,7 @@ class EmotionRecognizerNode(LifecycleNode):
         except Exception as error:
             # Any failure (a bad bundle, a window too large for memory) fails the transition,
             # and says why.
-            reason = error if isinstance(error, (BundleError, ValueError)) else \
+            reason = error if isinstance(error, (BundleError, ValueError, VadError)) else \
                 f'{type(error).__name__}: {error}'
             self.get_logger().error(f'cannot configure with model {model_path}: {reason}')
             self.recognizer = None
@@ -185,7 +194,8 @@ class EmotionRecognizerNode(LifecycleNode):
         self.get_logger().info(
             f'configured: model {bundle.name} ({model_path}), labels {bundle.labels}, window '
             f'{self.recognizer.window_s} s, hop {self.recognizer.hop_s} s, dwell '
-            f'{self.recognizer.dwell_s} s, {calibration_text(bundle)}')
+            f'{self.recognizer.dwell_s} s, {bundle.vad.kind} voice-activity gate, '
+            f'{calibration_text(bundle)}')
         if not bundle.calibrated:
             self.get_logger().warning(
                 f'model {bundle.name} carries no calibration (trained before ser_ros fitted '
@@ -202,8 +212,8 @@ class EmotionRecognizerNode(LifecycleNode):
                   bundle.streaming.norm_horizon_s}
         self.set_parameters([Parameter(name, value=float(value))
                              for name, value in in_use.items()])
-        with self._dwell_lock:
-            self._pending_dwell = None
+        with self._pending_lock:
+            self._pending_dwell = self._pending_speaker = None
 
     def _restore_requested_values(self) -> None:
         """Give the model-defaulted parameters back the values set before configure."""
@@ -227,6 +237,9 @@ class EmotionRecognizerNode(LifecycleNode):
             audio = self.create_subscription(AudioData, self._param('audio_topic'),
                                              self._on_audio, audio_qos)
         self._inputs = [info, audio]
+        if self._param('speaker_topic'):
+            self._inputs.append(self.create_subscription(
+                String, self._param('speaker_topic'), self._on_speaker, SPEAKER_QOS_DEPTH))
         self._outputs['label_info'].publish(label_info(
             Header(stamp=self.get_clock().now().to_msg()), self.recognizer.labels))
         self._intake.reopen()
@@ -290,6 +303,11 @@ class EmotionRecognizerNode(LifecycleNode):
         self._intake.accept(message.audio.data, stamp_seconds(message.header.stamp),
                             self._arrival_s(), message.header.frame_id)
 
+    def _on_speaker(self, message: String) -> None:
+        """Note who speaks now; the worker switches before the next audio it takes."""
+        with self._pending_lock:
+            self._pending_speaker = message.data[:MAX_SPEAKER_ID_CHARS]
+
     # ------------------------------------------------------------------------------ inference
     def _work(self) -> None:
         """Run the recogniser on queued audio until the intake is closed."""
@@ -299,10 +317,13 @@ class EmotionRecognizerNode(LifecycleNode):
             chunks, reset = taken
             if reset:
                 recognizer.reset()
-            with self._dwell_lock:
+            with self._pending_lock:
                 dwell_s, self._pending_dwell = self._pending_dwell, None
+                speaker, self._pending_speaker = self._pending_speaker, None
             if dwell_s is not None:
                 recognizer.set_dwell(dwell_s)
+            if speaker is not None and recognizer.set_speaker(speaker):
+                self.health.count('speaker_changes')
             for chunk in chunks:
                 started = time.perf_counter()
                 estimates = recognizer.push(chunk.samples, chunk.start_s)

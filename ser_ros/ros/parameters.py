@@ -106,6 +106,10 @@ PARAMETERS = (
                   check=_topic),
     ParameterSpec('audio_info_topic', '/audio/audio_info', 'audio_common_msgs/AudioInfo topic '
                   '(reliable, transient local) that gives the stream format.', check=_topic),
+    ParameterSpec('speaker_topic', '/speaker_id', 'std_msgs/String topic naming who speaks '
+                  '(from a diariser or a face tracker): each speaker gets adapted statistics of '
+                  'their own and a change restarts the smoothing; empty: no such input.',
+                  check=lambda value: None if not value else _topic(value)),
     ParameterSpec('stamped_input', False, 'Subscribe to AudioDataStamped on '
                   'audio_stamped_topic instead of AudioData, and use its header stamps.'),
     ParameterSpec('audio_stamped_topic', '/audio/audio_stamped', 'audio_common_msgs/'
@@ -133,6 +137,9 @@ PARAMETERS = (
                   'microphone heard (recommended).'),
     ParameterSpec('norm_horizon_s', 0.0, 'Forgetting time of the adapted statistics [s]; 0 '
                   "uses the model's." + READ_BACK, check=_non_negative_up_to(86400.0)),
+    ParameterSpec('vad', '', 'Voice-activity gate: silero (trained network) or energy '
+                  "(adaptive noise floor, the fallback); empty uses the model's.",
+                  check=_one_of('', 'silero', 'energy')),
     ParameterSpec('torch_threads', 1, "Threads for inference (the robot's CPU is shared).",
                   check=_positive_up_to(256)),
     ParameterSpec('diagnostics_period_s', 1.0, 'Period of /diagnostics [s].',

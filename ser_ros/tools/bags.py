@@ -248,8 +248,8 @@ def read_published(bag_path, topic):
     return sorted(published)
 
 
-def run_offline(bag_path: str, recognizer: StreamingRecognizer,
-                stamped: bool = True) -> list[Estimate]:
+def run_offline(bag_path: str, recognizer: StreamingRecognizer, stamped: bool = True,
+                speaker_changes: list[tuple[float, str]] | None = None) -> list[Estimate]:
     """
     Run the recogniser over a bag's audio as the node would, without ROS.
 
@@ -266,6 +266,9 @@ def run_offline(bag_path: str, recognizer: StreamingRecognizer,
     stamped : bool
         Use AudioDataStamped header stamps (as the node with ``stamped_input``); otherwise
         AudioData timed by the sample clock from the bag's receive times.
+    speaker_changes : list of (time_s, speaker), optional
+        Who speaks from when (bag time [s], in order), as a diariser would say it on the node's
+        ``speaker_topic``: given to the recogniser before the chunk that reaches that time.
 
     Returns
     -------
@@ -273,6 +276,8 @@ def run_offline(bag_path: str, recognizer: StreamingRecognizer,
 
     """
     store = typestore()
+    changes = list(speaker_changes or [])
+    rate_hz = recognizer.config.sample_rate_hz
     recognizer.reset()
     intake = AudioIntake(recognizer.config.sample_rate_hz, StreamHealth(), LOGGER,
                          max_queue_s=float('inf'))
@@ -295,5 +300,8 @@ def run_offline(bag_path: str, recognizer: StreamingRecognizer,
                 if reset:
                     recognizer.reset()
                 for chunk in chunks:
+                    chunk_end_s = chunk.start_s + len(chunk.samples) / rate_hz
+                    while changes and changes[0][0] < chunk_end_s:
+                        recognizer.set_speaker(changes.pop(0)[1])
                     estimates += recognizer.push(chunk.samples, chunk.start_s)
     return estimates

@@ -15,10 +15,11 @@
 """
 Labelled streams: recordings joined into what a robot would hear, with their ground truth.
 
-The bag maker, the demo and the smoothing benchmark build their streams here: recordings of
-the chosen corpora and speakers (:func:`corpus_items`), ordered into turns where one speaker
-keeps one emotion for a few utterances (:func:`plan_turns`), and joined with pauses
-(:func:`compose_stream`), which also returns where each utterance lies (:class:`Segment`).
+The bag maker, the demo, the smoothing benchmark and the trainer's validation streams are
+built here: recordings of the chosen corpora and speakers (:func:`corpus_items`), ordered into
+turns where one speaker keeps one emotion for a few utterances (:func:`plan_turns`), and joined
+with pauses (:func:`compose_stream` from files, :func:`join_recordings` from memory), which
+also returns where each utterance lies (:class:`Segment`).
 """
 
 from collections.abc import Iterable, Sequence
@@ -144,17 +145,9 @@ def compose_stream(items, rate_hz, generator, pause_s=(0.4, 1.5), snr_db=None):
         Times relative to the start of the stream [s].
 
     """
-    pieces, segments, position = [], [], 0
-    for path, label, speaker in items:
-        pause = np.zeros(int(generator.uniform(*pause_s) * rate_hz), np.float32)
-        audio = load_audio(path, rate_hz)
-        pieces += [pause, audio]
-        start = position + len(pause)
-        segments.append(Segment(start / rate_hz, (start + len(audio)) / rate_hz, label, speaker,
-                                path))
-        position = start + len(audio)
-    pieces.append(np.zeros(int(pause_s[1] * rate_hz), np.float32))
-    signal = np.concatenate(pieces)
+    recordings = ((load_audio(path, rate_hz), label, speaker, path)
+                  for path, label, speaker in items)
+    signal, segments = join_recordings(recordings, rate_hz, generator, pause_s)
     if snr_db is not None:
         speech = np.concatenate([signal[int(s.start_s * rate_hz):int(s.end_s * rate_hz)]
                                  for s in segments])
@@ -162,3 +155,37 @@ def compose_stream(items, rate_hz, generator, pause_s=(0.4, 1.5), snr_db=None):
         noise *= np.sqrt(np.mean(speech ** 2) / np.mean(noise ** 2) / 10 ** (snr_db / 10))
         signal = np.clip(signal + noise.astype(np.float32), -1.0, 1.0)
     return signal, segments
+
+
+def join_recordings(recordings, rate_hz, generator, pause_s=(0.4, 1.5)):
+    """
+    Join audio into one stream, a silent pause before each recording and one at the end.
+
+    Parameters
+    ----------
+    recordings : iterable of (signal, label, speaker, path)
+        In playing order; each signal mono float32 at ``rate_hz``.
+    rate_hz : int
+        Rate of the signals [Hz].
+    generator : numpy.random.Generator
+        Source of the pause lengths.
+    pause_s : tuple of float
+        Range of the pause before each recording [s].
+
+    Returns
+    -------
+    signal : numpy.ndarray, shape (n_samples,), float32
+    segments : list of Segment
+        Times relative to the start of the stream [s].
+
+    """
+    pieces, segments, position = [], [], 0
+    for audio, label, speaker, path in recordings:
+        pause = np.zeros(int(generator.uniform(*pause_s) * rate_hz), np.float32)
+        pieces += [pause, audio]
+        start = position + len(pause)
+        segments.append(Segment(start / rate_hz, (start + len(audio)) / rate_hz, label, speaker,
+                                path))
+        position = start + len(audio)
+    pieces.append(np.zeros(int(pause_s[1] * rate_hz), np.float32))
+    return np.concatenate(pieces).astype(np.float32), segments

@@ -20,21 +20,16 @@ say 0.8. The top label's confidences are cut into equal-width bins; in each, the
 estimates (accuracy) is compared with the mean confidence. The expected calibration error (ECE)
 is the mean gap, weighted by the bin's share of estimates.
 
-The fits (:func:`fit_temperature`, :func:`fit_emission_weight`) minimise the negative
-log-likelihood of the true labels on the validation speakers' streams; their results go into
-the bundle (:class:`ser_ros.core.bundle.Calibration`).
+The temperature fit (:func:`fit_temperature`) minimises the negative log-likelihood of the
+true labels; :mod:`ser_ros.training.smoothing` uses it on the validation speakers' streams and
+writes the results into the bundle (:class:`ser_ros.core.bundle.Calibration`).
 """
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 from ser_ros.core.bundle import TEMPERATURE_LIMITS
-from ser_ros.core.hmm import filter_sequence, HMMParams
 
-#: Candidate HMM emission weights, from independent windows (1) down to a twentieth of one.
-EMISSION_WEIGHTS = (1.0, 0.7, 0.5, 0.35, 0.25, 0.18, 0.12, 0.08, 0.05)
-#: Filtered window accuracy an emission weight may cost at most (a share, 0.01 = 1 point).
-ACCURACY_TOLERANCE = 0.01
 #: Probabilities are floored here inside logarithms.
 PROBABILITY_FLOOR = 1e-12
 
@@ -174,48 +169,3 @@ def fit_temperature(log_probabilities: np.ndarray, labels: np.ndarray) -> float:
     low, high = TEMPERATURE_LIMITS
     result = minimize_scalar(loss, bounds=(np.log(low), np.log(high)), method='bounded')
     return float(np.exp(result.x))
-
-
-def fit_emission_weight(params: HMMParams, sequences: list[np.ndarray],
-                        labels: list[np.ndarray],
-                        weights: tuple[float, ...] = EMISSION_WEIGHTS) -> tuple[float, dict]:
-    """
-    Choose the HMM emission weight whose filtered posteriors fit the labels best.
-
-    A small weight makes the posteriors flat and the filter slow: the likelihood of the labels
-    can improve while the filter follows them worse. So the choice is the lowest negative
-    log-likelihood among the weights that filter within :data:`ACCURACY_TOLERANCE` of the
-    accuracy of weight 1 (the filter that treats windows as independent).
-
-    Parameters
-    ----------
-    params : HMMParams
-        The fitted HMM, with the dwell it will run with.
-    sequences : list of numpy.ndarray, each shape (n_windows_i, n_labels)
-        HMM observations of consecutive windows of each validation stream.
-    labels : list of numpy.ndarray, each shape (n_windows_i,), int
-        True label of each window.
-    weights : tuple of float
-        Candidates, each in (0, 1]; 1 is always among them.
-
-    Returns
-    -------
-    weight : float
-        The chosen candidate.
-    report : dict of str to dict
-        Negative log-likelihood, ECE and filtered accuracy at each candidate.
-
-    """
-    truth = np.concatenate(labels)
-    report = {}
-    for weight in sorted(set(weights) | {1.0}, reverse=True):
-        posteriors = np.concatenate([filter_sequence(params, sequence, weight)
-                                     for sequence in sequences])
-        right = posteriors.argmax(axis=1) == truth
-        report[f'{weight:g}'] = {
-            'weight': weight, 'nll': negative_log_likelihood(posteriors, truth),
-            'ece': expected_calibration_error(posteriors.max(axis=1), right),
-            'accuracy': float(right.mean())}
-    floor = report['1']['accuracy'] - ACCURACY_TOLERANCE
-    allowed = [row for row in report.values() if row['accuracy'] >= floor]
-    return min(allowed, key=lambda row: row['nll'])['weight'], report

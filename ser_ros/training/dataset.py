@@ -34,7 +34,7 @@ from ser_ros.core.audio import load_audio
 from ser_ros.core.errors import SerError
 from ser_ros.core.features import model_input
 from ser_ros.core.normalization import NormStats
-from ser_ros.core.vad import EnergyVad
+from ser_ros.core.vad import speech_frames_of
 from ser_ros.training.corpora import read_corpus
 import soxr
 from tqdm import tqdm
@@ -298,7 +298,7 @@ def speech_bounds(signal, featurizer, vad_config):
     """
     config = featurizer.config
     _, energy_db = featurizer.frames(signal)
-    speech = np.flatnonzero(EnergyVad(vad_config, config.frame_hop_s).speech_frames(energy_db))
+    speech = np.flatnonzero(speech_frames_of(vad_config, config, signal, energy_db))
     if len(speech) == 0:
         return 0, len(signal)
     return speech[0] * config.hop_length, speech[-1] * config.hop_length + config.frame_length
@@ -394,8 +394,7 @@ class CropMaker:
                 piece = apply_channel(piece, channels[group], generator)
             frames, energy_db = self.featurizer.frames(piece)
             cepstra.append(frames)
-            speech.append(EnergyVad(self.vad_config, self.config.frame_hop_s)
-                          .speech_frames(energy_db))
+            speech.append(speech_frames_of(self.vad_config, self.config, piece, energy_db))
         stats = group_statistics(cepstra, speech, data.norm_groups)
         return np.stack([model_input(stats[group].apply(frames), self.config)
                          for frames, group in zip(cepstra, data.norm_groups)])
@@ -439,6 +438,5 @@ def utterance_frames(data, featurizer, vad_config):
     for signal in data.signals:
         frames, energy_db = featurizer.frames(signal)
         cepstra.append(frames)
-        speech.append(EnergyVad(vad_config, featurizer.config.frame_hop_s)
-                      .speech_frames(energy_db))
+        speech.append(speech_frames_of(vad_config, featurizer.config, signal, energy_db))
     return cepstra, speech

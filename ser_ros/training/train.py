@@ -16,7 +16,7 @@
 ``ser-train``: train a model bundle from labelled corpora.
 
     ser-train --config config/train.yaml [key.subkey=value ...]
-    ser-train --config config/train.yaml --recalibrate MODEL   # refit the calibration only
+    ser-train --config config/train.yaml --recalibrate MODEL   # refit all but the weights
 
 Steps: read and split the corpora by speaker; train the BiLSTM on augmented window crops
 (Adam, class-balanced cross-entropy, early stopping on validation unweighted accuracy); fit the
@@ -38,31 +38,26 @@ import sys
 import time
 
 import numpy as np
-from scipy.special import softmax
 from ser_ros import __version__
-from ser_ros.core.bundle import Calibration, load_bundle, ModelBundle, save_bundle
+from ser_ros.core.bundle import load_bundle, ModelBundle, save_bundle
 from ser_ros.core.errors import run_cli
 from ser_ros.core.features import FrameFeaturizer
-from ser_ros.core.hmm import dwell_transition_matrix, filter_sequence, HMMParams, observations
+from ser_ros.core.hmm import dwell_transition_matrix, HMMParams
 from ser_ros.core.model import BiLSTMClassifier
 from ser_ros.core.normalization import NormStats
-from ser_ros.core.recognizer import configure_torch, StreamingRecognizer
-from ser_ros.training.calibration import expected_calibration_error, \
-    fit_emission_weight, fit_temperature
+from ser_ros.core.recognizer import configure_torch
 from ser_ros.training.config import load_config, OptimiserSettings, TrainingConfig
 from ser_ros.training.dataset import balancing_weights, CropMaker, DatasetError, \
     LabelledAudio, load_labelled_audio, speaker_split, utterance_frames
 from ser_ros.training.evaluation import adapted_statistics, classify, evaluate_bundle, scores
 from ser_ros.training.hmm_fit import fit_hmm
+from ser_ros.training.smoothing import DELAY_ALLOWANCE_S, fit_calibration, labelled_windows, \
+    validation_streams
 import torch
 from tqdm import tqdm
 import yaml
 
 LOGGER = logging.getLogger(__name__)
-#: Dwell times [s] whose smoothing is reported after the HMM fit.
-DWELL_SWEEP_S = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
-#: Level of the background noise in the pauses of the HMM's held-out streams [dBFS].
-PAUSE_NOISE_DBFS = -60.0
 
 
 def seed_everything(seed):
@@ -190,122 +185,16 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
     return history
 
 
-def held_out_streams(bundle, data, model, generator, pause_s):
+def calibrate(bundle, streams, hmm_report):
     """
-    Run each speaker's utterances, joined by pauses, through the streaming recogniser.
+    Fit ``bundle``'s calibration and dwell on validation streams; report them in ``hmm_report``.
 
-    Returns
-    -------
-    sequences : list of numpy.ndarray, each shape (n_windows_i, n_labels)
-        HMM observations of the speech windows of each speaker's stream.
-    labels : list of numpy.ndarray, each shape (n_windows_i,), int
-        The label covering most of each window.
-
+    Sets ``bundle.calibration``, ``bundle.streaming.dwell_s`` and ``hmm_report['calibration']``
+    (see :func:`ser_ros.training.smoothing.fit_calibration`).
     """
-    recognizer = StreamingRecognizer(bundle, model=model)
-    window_samples = int(recognizer.window_s * bundle.feature_config.sample_rate_hz)
-    rate = bundle.feature_config.sample_rate_hz
-    sequences, labels = [], []
-    for speaker in sorted(set(data.speakers)):
-        members = [i for i, s in enumerate(data.speakers) if s == speaker]
-        pieces, truth = [], []
-        for index in generator.permutation(members):
-            pause = int(generator.uniform(*pause_s) * rate)
-            pieces += [generator.standard_normal(pause).astype(np.float32)
-                       * 10 ** (PAUSE_NOISE_DBFS / 20), data.signals[index]]
-            truth += [np.full(pause, -1), np.full(len(data.signals[index]),
-                                                  data.label_indices[index])]
-        truth = np.concatenate(truth)
-        recognizer.reset()
-        sequence, sequence_labels = [], []
-        for estimate in recognizer.push(np.concatenate(pieces), 0.0):
-            end = int(round(estimate.end_time_s * rate))
-            covered = truth[max(0, end - window_samples):end]
-            covered = covered[covered >= 0]
-            if estimate.is_speech and len(covered):
-                sequence.append(observations(np.log(estimate.raw_probabilities)))
-                sequence_labels.append(np.bincount(covered).argmax())
-        if sequence:
-            sequences.append(np.array(sequence))
-            labels.append(np.array(sequence_labels))
-    return sequences, labels
-
-
-def dwell_sweep(params, sequences, labels, hop_s, emission_weight=1.0):
-    """
-    Report accuracy and label changes per minute of the filtered sequences for several dwells.
-
-    Returns
-    -------
-    list of dict
-
-    """
-    minutes = sum(len(sequence) for sequence in sequences) * hop_s / 60
-    rows = []
-    for dwell_s in DWELL_SWEEP_S:
-        smoothed = [filter_sequence(params.with_dwell(dwell_s, hop_s), sequence,
-                                    emission_weight).argmax(axis=1) for sequence in sequences]
-        hits = sum(int(np.sum(s == truth)) for s, truth in zip(smoothed, labels))
-        flips = sum(int(np.sum(np.diff(s) != 0)) for s in smoothed)
-        rows.append({'dwell_s': dwell_s,
-                     'accuracy': hits / sum(len(truth) for truth in labels),
-                     'changes_per_minute': flips / minutes})
-    return rows
-
-
-def fit_calibration(params, sequences, labels):
-    """
-    Fit the temperature of the raw output and the HMM emission weight on validation streams.
-
-    Parameters
-    ----------
-    params : HMMParams
-        The fitted HMM.
-    sequences : list of numpy.ndarray, each shape (n_windows_i, n_labels)
-        Observations (floored log-posteriors) of the validation speakers' speech windows.
-    labels : list of numpy.ndarray, each shape (n_windows_i,), int
-        True label of each window.
-
-    Returns
-    -------
-    calibration : Calibration
-    report : dict
-        ECE of the raw and smoothed output on these streams before and after, and the
-        likelihood of each candidate emission weight.
-
-    """
-    stacked, truth = np.concatenate(sequences), np.concatenate(labels)
-    temperature = fit_temperature(stacked, truth)
-    emission_weight, weights = fit_emission_weight(params, sequences, labels)
-
-    def ece(probabilities):
-        return expected_calibration_error(probabilities.max(axis=1),
-                                          probabilities.argmax(axis=1) == truth)
-    report = {'temperature': temperature, 'emission_weight': emission_weight,
-              'raw_ece': {'before': ece(softmax(stacked, axis=1)),
-                          'after': ece(softmax(stacked / temperature, axis=1))},
-              'smoothed_ece': {'before': weights['1']['ece'],
-                               'after': weights[f'{emission_weight:g}']['ece']},
-              'emission_weights': weights}
-    LOGGER.info('calibration: temperature %.2f, emission weight %g; validation ECE raw %.3f -> '
-                '%.3f, smoothed %.3f -> %.3f', temperature, emission_weight,
-                report['raw_ece']['before'], report['raw_ece']['after'],
-                report['smoothed_ece']['before'], report['smoothed_ece']['after'])
-    return Calibration(temperature, emission_weight), report
-
-
-def calibrate(bundle, sequences, labels, hmm_report):
-    """
-    Fit ``bundle``'s calibration on validation streams and report it with the dwell sweep.
-
-    Sets ``bundle.calibration`` and the ``calibration`` and ``dwell_sweep`` entries of
-    ``hmm_report`` (see :func:`fit_calibration` and :func:`dwell_sweep`).
-    """
-    bundle.calibration, hmm_report['calibration'] = fit_calibration(bundle.hmm, sequences,
-                                                                    labels)
-    hmm_report['dwell_sweep'] = dwell_sweep(bundle.hmm, sequences, labels,
-                                            bundle.streaming.hop_s,
-                                            bundle.calibration.emission_weight)
+    bundle.calibration, dwell_s, hmm_report['calibration'] = fit_calibration(bundle, streams)
+    bundle.streaming = replace(bundle.streaming, dwell_s=dwell_s)
+    hmm_report.pop('dwell_sweep', None)
 
 
 def train(config: TrainingConfig, progress: bool = True,
@@ -343,8 +232,7 @@ def train(config: TrainingConfig, progress: bool = True,
     LOGGER.info('speakers: %s', {part: len(speakers) for part, speakers in split.items()})
 
     featurizer = FrameFeaturizer(feature_config)
-    cepstra, speech = utterance_frames(parts['train'], featurizer, vad_config)
-    prior = NormStats.of(np.concatenate([c[s] for c, s in zip(cepstra, speech)]))
+    prior = speech_statistics(parts['train'], featurizer, vad_config)
     model = BiLSTMClassifier(replace(config.model, n_features=feature_config.n_features,
                                      n_labels=len(labels)))
     bundle = ModelBundle(labels=labels, feature_config=feature_config,
@@ -357,12 +245,11 @@ def train(config: TrainingConfig, progress: bool = True,
     bundle.state_dict = model.state_dict()
 
     # The streams depend on the seed alone, so that --recalibrate makes the same ones.
-    sequences, sequence_labels = held_out_streams(bundle, parts['validation'], model,
-                                                  np.random.default_rng(config.seed),
-                                                  config.hmm.pause_s)
-    bundle.hmm, hmm_report = fit_hmm(sequences, sequence_labels, len(labels), streaming.dwell_s,
+    streams = validation_streams(bundle, parts['validation'], model,
+                                 np.random.default_rng(config.seed), config.hmm.pause_s)
+    bundle.hmm, hmm_report = fit_hmm(*labelled_windows(streams), len(labels), streaming.dwell_s,
                                      streaming.hop_s, config.hmm.em_iterations, config.seed)
-    calibrate(bundle, sequences, sequence_labels, hmm_report)
+    calibrate(bundle, streams, hmm_report)
     training_time_s = time.monotonic() - started
     bundle.metadata = {
         'ser_ros_version': __version__, 'date': datetime.date.today().isoformat(),
@@ -380,13 +267,21 @@ def train(config: TrainingConfig, progress: bool = True,
     return bundle
 
 
+def speech_statistics(data, featurizer, vad_config):
+    """Return the statistics of every speech frame of ``data``'s utterances (the prior)."""
+    cepstra, speech = utterance_frames(data, featurizer, vad_config)
+    return NormStats.of(np.concatenate([c[s] for c, s in zip(cepstra, speech)]))
+
+
 def recalibrate(folder, config: TrainingConfig, progress: bool = True) -> ModelBundle:
     """
-    Refit the calibration of a trained bundle on its own validation speakers; rewrite it.
+    Refit what a trained bundle's weights do not fix, on its own speakers; rewrite it.
 
-    The weights and the HMM stay; the validation streams are made again as in :func:`train`
-    (the bundle's corpora, split and seed; ``config.hmm.pause_s``), the calibration is fitted
-    on them, and the bundle and its report (scored again on the test speakers) are rewritten.
+    The weights and the HMM stay. The voice-activity gate becomes ``config.vad`` and the
+    normalisation prior is computed again with it over the training speakers; the validation
+    streams are made again as in :func:`train` (the bundle's corpora, split and seed;
+    ``config.hmm.pause_s``) and the calibration and dwell are fitted on them; the bundle and
+    its report (scored again on the test speakers) are rewritten.
 
     Parameters
     ----------
@@ -413,11 +308,13 @@ def recalibrate(folder, config: TrainingConfig, progress: bool = True) -> ModelB
         raise DatasetError(f'{folder} lacks what ser-train writes ({error}): train it again')
     data = load_labelled_audio(corpora, bundle.labels, metadata.get('label_map', {}),
                                bundle.feature_config.sample_rate_hz, progress)
-    uncalibrated = replace(bundle, calibration=None)
-    sequences, sequence_labels = held_out_streams(
-        uncalibrated, data.of_speakers(split['validation']), uncalibrated.build_model(),
-        np.random.default_rng(seed), config.hmm.pause_s)
-    calibrate(bundle, sequences, sequence_labels, metadata['hmm_fit'])
+    bundle.vad = config.vad
+    bundle.norm = speech_statistics(data.of_speakers(split['train']),
+                                    FrameFeaturizer(bundle.feature_config), bundle.vad)
+    streams = validation_streams(bundle, data.of_speakers(split['validation']),
+                                 bundle.build_model(), np.random.default_rng(seed),
+                                 config.hmm.pause_s)
+    calibrate(bundle, streams, metadata['hmm_fit'])
     write_report(bundle, config, history, data.of_speakers(split['test']),
                  os.path.join(folder, 'report'), progress)
     save_bundle(bundle, folder)
@@ -434,7 +331,7 @@ def write_report(bundle, config, history, test_data, folder, progress):
     plot_history(history, os.path.join(folder, 'training.png'))
     metadata = bundle.metadata
     hmm_fit = json.dumps({key: value for key, value in metadata['hmm_fit'].items()
-                          if key not in ('dwell_sweep', 'calibration')})
+                          if key != 'calibration'})
     fitted = metadata['hmm_fit']['calibration']
     lines = [f'# Training report: {bundle.name}', '',
              f"- trained {metadata['date']} with ser_ros {metadata['ser_ros_version']}, "
@@ -444,13 +341,26 @@ def write_report(bundle, config, history, test_data, folder, progress):
              f"- best validation unweighted accuracy {metadata['best_validation_ua']:.1%}",
              f'- HMM emissions, out-of-sample validation window accuracy: {hmm_fit}',
              f"- calibration on the validation streams: temperature {fitted['temperature']:.2f}"
-             f" (raw ECE {fitted['raw_ece']['before']:.3f} -> {fitted['raw_ece']['after']:.3f}),"
-             f" HMM emission weight {fitted['emission_weight']:g} (smoothed ECE "
+             f" (raw ECE {fitted['raw_ece']['before']:.3f} -> {fitted['raw_ece']['after']:.3f});"
+             f" HMM emission weight {fitted['emission_weight']:g} and dwell "
+             f"{fitted['dwell_s']:g} s (chosen below); smoothed temperature "
+             f"{fitted['smoothed_temperature']:.2f} (smoothed ECE "
              f"{fitted['smoothed_ece']['before']:.3f} -> {fitted['smoothed_ece']['after']:.3f})",
-             '', '## Smoothing on held-out streams (validation speakers, calibrated)', '',
-             '| dwell [s] | window accuracy | label changes / min |', '|---:|---:|---:|']
-    lines += [f"| {row['dwell_s']:.1f} | {row['accuracy']:.1%} | "
-              f"{row['changes_per_minute']:.1f} |" for row in metadata['hmm_fit']['dwell_sweep']]
+             '', '## Smoothing on the validation streams', '',
+             'Chosen: the fewest label changes among the candidates at least as accurate as '
+             'the raw output whose median delay is at most '
+             f'{DELAY_ALLOWANCE_S:g} s longer (ECE before the smoothed temperature).', '',
+             '| output | emission weight | dwell [s] | window accuracy | changes / min | '
+             'median delay [s] | ECE |', '|---|---:|---:|---:|---:|---:|---:|']
+    smoothing = fitted['smoothing']
+    rows = [('raw', '', '', smoothing['raw'])]
+    rows += [('chosen' if (row['emission_weight'], row['dwell_s']) == (
+        fitted['emission_weight'], fitted['dwell_s']) else 'smoothed',
+        f"{row['emission_weight']:g}", f"{row['dwell_s']:g}", row)
+        for row in smoothing['candidates']]
+    lines += [f"| {name} | {weight} | {dwell} | {row['accuracy']:.1%} | "
+              f"{row['changes_per_minute']:.1f} | {row['median_delay_s']:.2f} | "
+              f"{row['ece']:.3f} |" for name, weight, dwell, row in rows]
     lines += ['', '![training](training.png)', '']
     if len(test_data):
         results = evaluate_bundle(bundle, test_data, folder, f'{bundle.name} on held-out '
