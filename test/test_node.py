@@ -64,6 +64,17 @@ class Listener:
         status = self.diagnostics[-1].status[0]
         return status, {value.key: value.value for value in status.values}
 
+    def values(self):
+        """Return the last diagnostics values, or nothing before the first report."""
+        return self.last_values()[1] if self.diagnostics else {}
+
+
+def publish_pcm(audio, signal):
+    """Publish ``signal`` as 16-bit PCM in AudioData messages of 4096 bytes."""
+    payload = (np.clip(signal, -1, 1) * 32767).astype('<i2').tobytes()
+    for start in range(0, len(payload), 4096):
+        audio.publish(AudioData(data=payload[start:start + 4096]))
+
 
 def check_stream(messages, label_info):
     names = {entry.class_name for entry in label_info.class_map}
@@ -125,7 +136,7 @@ def test_malformed_messages_are_rejected_counted_and_survived(model_path):
             def rejected(kind, at_least=1):
                 """Wait until diagnostics count ``at_least`` rejections of this kind."""
                 def counted():
-                    values = listener.last_values()[1] if listener.diagnostics else {}
+                    values = listener.values()
                     return int(values.get(f'rejected_{kind}', 0)) >= at_least
                 assert peer.spin_until(counted, timeout=10.0), kind
 
@@ -150,9 +161,7 @@ def test_malformed_messages_are_rejected_counted_and_survived(model_path):
                     rejected('no_format')
             info.publish(GOOD_INFO)
             peer.spin_until(lambda: False, timeout=0.3)
-            speech = (np.clip(speech_like(2.0), -1, 1) * 32767).astype('<i2').tobytes()
-            for start in range(0, len(speech), 4096):
-                audio.publish(AudioData(data=speech[start:start + 4096]))
+            publish_pcm(audio, speech_like(2.0))
             assert peer.spin_until(lambda: len(listener.emotion) >= 3)
         assert int(listener.last_values()[1]['rejected']) == 7
         assert node.poll() is None
@@ -219,9 +228,7 @@ def test_bursts_format_changes_and_pauses_are_survived_with_a_bounded_queue(mode
             listener = Listener(peer)
             info, audio = open_stream(peer)
             # A burst: 30 s of audio at once, ten times max_queue_s: the oldest is dropped.
-            speech = (speech_like(30.0) * 32767).astype('<i2').tobytes()
-            for start in range(0, len(speech), 4096):
-                audio.publish(AudioData(data=speech[start:start + 4096]))
+            publish_pcm(audio, speech_like(30.0))
             assert peer.spin_until(lambda: len(listener.emotion) >= 3)
             peer.spin_until(lambda: False, timeout=1.5)            # a pause
             # The format changes mid-stream: 48 kHz stereo float.
@@ -236,7 +243,7 @@ def test_bursts_format_changes_and_pauses_are_survived_with_a_bounded_queue(mode
             assert peer.spin_until(lambda: len(listener.emotion) >= before + 5)
 
             def reported():
-                values = listener.last_values()[1] if listener.diagnostics else {}
+                values = listener.values()
                 return values.get('format_changes') == '1' and float(values['dropped_s']) > 0
             assert peer.spin_until(reported, timeout=5.0)
         status, values = listener.last_values()
@@ -258,17 +265,16 @@ def test_speaker_ids_switch_statistics_and_are_counted(model_path):
             info, audio = open_stream(peer)
             speaker = peer.node.create_publisher(String, '/speaker_id', 10)
             assert peer.spin_until(lambda: speaker.get_subscription_count() > 0)
-            speech = (speech_like(6.0) * 32767).astype('<i2').tobytes()
+            speech = speech_like(6.0)[:2 * 16000]
             # Two speakers in turn, the second with a hostile 100 kB name (cut, not logged).
             for name in ('alice', 'x' * 100_000, 'alice'):
                 speaker.publish(String(data=name))
                 peer.spin_until(lambda: False, timeout=0.3)
-                for start in range(0, len(speech) // 3, 4096):
-                    audio.publish(AudioData(data=speech[start:start + 4096]))
+                publish_pcm(audio, speech)
                 peer.spin_until(lambda: False, timeout=0.5)
 
             def counted():
-                values = listener.last_values()[1] if listener.diagnostics else {}
+                values = listener.values()
                 return values.get('speaker_changes') == '3'
             assert peer.spin_until(counted, timeout=5.0)
             check_stream(listener.emotion, listener.label_info[0])
@@ -287,20 +293,15 @@ def test_the_trained_gate_publishes_nothing_for_loud_noise(model_path):
         with RosPeer() as peer:
             listener = Listener(peer)
             info, audio = open_stream(peer)
-            noise = np.random.default_rng(0).uniform(-0.9, 0.9, 4 * 16000)
-            payload = (noise * 32767).astype('<i2').tobytes()
-            for start in range(0, len(payload), 4096):
-                audio.publish(AudioData(data=payload[start:start + 4096]))
+            publish_pcm(audio, np.random.default_rng(0).uniform(-0.9, 0.9, 4 * 16000))
 
             def windows_counted():
-                values = listener.last_values()[1] if listener.diagnostics else {}
+                values = listener.values()
                 return int(values.get('windows', 0)) >= 8
             assert peer.spin_until(windows_counted, timeout=10.0)
             assert listener.last_values()[1]['speech_windows'] == '0'
             assert not listener.emotion
-            speech = (speech_like(3.0) * 32767).astype('<i2').tobytes()
-            for start in range(0, len(speech), 4096):
-                audio.publish(AudioData(data=speech[start:start + 4096]))
+            publish_pcm(audio, speech_like(3.0))
             assert peer.spin_until(lambda: len(listener.emotion) >= 2, timeout=10.0)
         assert node.poll() is None
     finally:

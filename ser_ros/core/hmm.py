@@ -249,8 +249,7 @@ def log_sum_exp(values: np.ndarray, axis: int) -> np.ndarray:
     return np.squeeze(peak, axis) + np.log(np.sum(np.exp(values - peak), axis=axis))
 
 
-def filter_sequence(params: HMMParams, sequence: np.ndarray,
-                    emission_weight: float = 1.0) -> np.ndarray:
+def filter_sequence(params: HMMParams, sequence: np.ndarray) -> np.ndarray:
     """
     Run the online filter (:class:`OnlineHMMFilter`) over one sequence of observations.
 
@@ -260,5 +259,5 @@ def filter_sequence(params: HMMParams, sequence: np.ndarray,
         Filtered posterior after each window.
 
     """
-    hmm_filter = OnlineHMMFilter(params, emission_weight)
+    hmm_filter = OnlineHMMFilter(params)
     return np.array([hmm_filter.update(observation) for observation in sequence])

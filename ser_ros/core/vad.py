@@ -111,7 +111,25 @@ class VadConfig:
         return self
 
 
-class EnergyVad:
+class FrameGate:
+    """
+    What both gates share: settings, and the window decision from frame decisions.
+
+    Parameters
+    ----------
+    config : VadConfig
+
+    """
+
+    def __init__(self, config: VadConfig) -> None:
+        self.config = config
+
+    def is_speech(self, window_speech_frames: np.ndarray) -> bool:
+        """Return whether a window with these frame decisions counts as speech."""
+        return bool(np.mean(window_speech_frames) >= self.config.min_speech_ratio)
+
+
+class EnergyVad(FrameGate):
     """
     Frame-by-frame speech decisions with an adaptive noise floor.
 
@@ -124,7 +142,7 @@ class EnergyVad:
     """
 
     def __init__(self, config: VadConfig, frame_hop_s: float) -> None:
-        self.config = config
+        super().__init__(config)
         self._rise_per_frame_db = config.floor_rise_db_per_s * frame_hop_s
         self.reset()
 
@@ -157,10 +175,6 @@ class EnergyVad:
                                             self.config.min_level_dbfs)
         self.floor_db = floor
         return decisions
-
-    def is_speech(self, window_speech_frames: np.ndarray) -> bool:
-        """Return whether a window with these frame decisions counts as speech."""
-        return bool(np.mean(window_speech_frames) >= self.config.min_speech_ratio)
 
 
 class SileroNetwork(nn.Module):
@@ -197,8 +211,8 @@ class SileroNetwork(nn.Module):
         """
         # The convolutions as matrix products over unfolded time: for inputs this small a
         # Conv1d call costs 20 times its arithmetic in set-up.
-        padded = nn.functional.pad(blocks[:, None, :], (0, 64), mode='reflect')[:, 0]
-        spectrum = _convolve(padded[:, None, :], self.stft_conv, stride=128, padding=0)
+        padded = nn.functional.pad(blocks[:, None, :], (0, 64), mode='reflect')
+        spectrum = _convolve(padded, self.stft_conv, stride=128, padding=0)
         x = torch.sqrt(spectrum[:, :129] ** 2 + spectrum[:, 129:] ** 2)
         for conv, stride in ((self.conv1, 1), (self.conv2, 2), (self.conv3, 2), (self.conv4, 1)):
             x = torch.relu(_convolve(x, conv, stride, padding=1))
@@ -236,7 +250,7 @@ def silero_network() -> SileroNetwork:
     return network.eval()
 
 
-class SileroVad:
+class SileroVad(FrameGate):
     """
     Frame-by-frame speech decisions from the Silero VAD network, streaming.
 
@@ -256,7 +270,7 @@ class SileroVad:
         if sample_rate_hz != SILERO_RATE_HZ:
             raise VadError(f'vad.kind silero needs {SILERO_RATE_HZ} Hz features, not '
                            f'{sample_rate_hz} Hz')
-        self.config = config
+        super().__init__(config)
         self.network = silero_network()
         self.frame_length, self.hop_length = frame_length, hop_length
         self.reset()
@@ -265,7 +279,6 @@ class SileroVad:
         """Forget the audio and the network's state."""
         self._state = None
         self._pending = np.zeros(SILERO_CONTEXT, np.float32)
-        self._blocks_done = 0
         self._frames_done = 0
         self._probabilities = np.zeros(0)
         self._first_kept = 0
@@ -309,10 +322,6 @@ class SileroVad:
             >= self.config.speech_threshold
         return decisions
 
-    def is_speech(self, window_speech_frames: np.ndarray) -> bool:
-        """Return whether a window with these frame decisions counts as speech."""
-        return bool(np.mean(window_speech_frames) >= self.config.min_speech_ratio)
-
     def _run_blocks(self):
         """Run the network over the blocks added audio completes; keep the recent results."""
         audio = self._pending
@@ -328,7 +337,6 @@ class SileroVad:
             self._probabilities = np.concatenate([self._probabilities, probability.numpy()])[
                 keep_from - self._first_kept:]
             self._first_kept = keep_from
-            self._blocks_done += n_blocks
         self._pending = audio[n_blocks * SILERO_BLOCK:]
 
 

@@ -279,8 +279,7 @@ def run_offline(bag_path: str, recognizer: StreamingRecognizer, stamped: bool = 
     changes = list(speaker_changes or [])
     rate_hz = recognizer.config.sample_rate_hz
     recognizer.reset()
-    intake = AudioIntake(recognizer.config.sample_rate_hz, StreamHealth(), LOGGER,
-                         max_queue_s=float('inf'))
+    intake = AudioIntake(rate_hz, StreamHealth(), LOGGER, max_queue_s=float('inf'))
     audio_topic = STAMPED_TOPIC if stamped else AUDIO_TOPIC
     estimates = []
     with Reader(bag_path) as reader:

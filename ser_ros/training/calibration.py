@@ -30,8 +30,6 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 from ser_ros.core.bundle import TEMPERATURE_LIMITS
 
-#: Probabilities are floored here inside logarithms.
-PROBABILITY_FLOOR = 1e-12
 
 #: Equal-width confidence bins over [0, 1].
 BINS = 10
@@ -124,22 +122,6 @@ def plot_reliability(summaries: list[tuple[str, dict]], path: str, title: str = 
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     pyplot.close(figure)
-
-
-def negative_log_likelihood(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    """
-    Return the mean negative log-probability of the true labels.
-
-    Parameters
-    ----------
-    probabilities : numpy.ndarray, shape (n, n_labels)
-        Probabilities over the labels of each estimate.
-    labels : numpy.ndarray, shape (n,), int
-        The true label of each estimate.
-
-    """
-    picked = np.asarray(probabilities)[np.arange(len(labels)), labels]
-    return float(-np.mean(np.log(np.maximum(picked, PROBABILITY_FLOOR))))
 
 
 def fit_temperature(log_probabilities: np.ndarray, labels: np.ndarray) -> float:

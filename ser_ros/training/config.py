@@ -199,10 +199,12 @@ class TrainingConfig:
                 raise ConfigError(f'{key} must be {requirement}')
         try:
             self.features.validate()
+        except ValueError as error:
+            raise ConfigError(f'features: {error}') from None
+        try:
             self.vad.validate()
         except ValueError as error:
-            raise ConfigError(str(error) if str(error).startswith('vad.') else
-                              f'features: {error}') from None
+            raise ConfigError(str(error)) from None
         return self
 
     def corpus_dicts(self) -> list[dict]:
