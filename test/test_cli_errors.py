@@ -56,6 +56,8 @@ def run_main(main, argv, capsys):
     (['model.hidden_size=100000'], 'model.hidden_size must be in 1..2048'),
     (['training.schedule=cosine'], "training.schedule must be one of ('constant', 'one_cycle')"),
     (['model.frame_norm=maybe'], 'model.frame_norm: expected bool'),
+    (['training.mixup_alpha=-1'], 'training.mixup_alpha must be >= 0'),
+    (['augmentation.time_masks=-2'], 'augmentation.time_masks must be >= 0'),
 ])
 def test_ser_train_names_the_bad_key_before_loading_audio(repo_root, capsys, overrides, named):
     config = os.path.join(repo_root, 'config', 'train.yaml')

@@ -19,8 +19,9 @@ import pytest
 from ser_ros.core.features import FeatureConfig, FrameFeaturizer
 from ser_ros.core.vad import VadConfig
 from ser_ros.training.corpora import Utterance
-from ser_ros.training.dataset import Augmentation, balancing_weights, crop, CropMaker, \
-    DatasetError, LabelledAudio, map_labels, speaker_split, speech_bounds
+from ser_ros.training.dataset import apply_channel, Augmentation, balancing_weights, Channel, \
+    crop, CropMaker, DatasetError, LabelledAudio, map_labels, mask_windows, mp3_round_trip, \
+    room_response, speaker_split, speech_bounds
 from synthetic import silence, speech_like
 
 
@@ -102,3 +103,41 @@ def test_crop_maker_makes_normalised_model_input():
     assert np.all(np.isfinite(windows))
     speaker_frames = windows[:2].reshape(-1, config.n_features)
     assert np.abs(speaker_frames.mean(axis=0)).max() < 1.0
+
+
+def test_masks_zero_stretches_of_time_and_bands_of_features_within_their_limits():
+    windows = np.ones((50, 100, 40), np.float32)
+    augmentation = Augmentation(time_masks=2, time_mask_s=0.2, feature_masks=1,
+                                feature_mask_width=4)
+    mask_windows(windows, augmentation, 0.01, np.random.default_rng(0))
+    masked_frames = (windows == 0).all(axis=2).sum(axis=1)
+    masked_features = (windows == 0).all(axis=1).sum(axis=1)
+    assert masked_frames.max() <= 2 * 20 and masked_frames.max() > 10
+    assert masked_features.max() <= 4 and masked_features.max() > 0
+    untouched = np.ones((3, 100, 40), np.float32)
+    mask_windows(untouched, Augmentation(), 0.01, np.random.default_rng(0))
+    assert np.all(untouched == 1)
+
+
+def test_a_room_response_starts_with_the_direct_path_and_decays_in_its_rt60():
+    rate = 16000
+    room = room_response(0.5, rate, np.random.default_rng(0))
+    assert room.shape == (8000,) and room[0] == 1.0
+    early, late = np.sum(room[1:800] ** 2), np.sum(room[-800:] ** 2)
+    assert 0.3 <= np.sum(room[1:] ** 2) <= 3.0 and late < 1e-4 * early
+
+
+def test_channel_reverberates_and_the_mp3_round_trip_keeps_length_and_level():
+    signal = speech_like(2.0)
+    generator = np.random.default_rng(0)
+    always = Augmentation(noise_probability=0.0, reverb_probability=1.0)
+    channel = always.channel(generator, 16000)
+    assert channel.room is not None and channel.snr_db is None
+    reverberant = apply_channel(signal, channel, generator)
+    dry = apply_channel(signal, Channel(channel.gain, channel.tilt, None, None), generator)
+    assert reverberant.shape == signal.shape and not np.allclose(reverberant, dry, atol=1e-3)
+    coded = mp3_round_trip(signal, 16000, 0.5)
+    assert coded.shape == signal.shape
+    error_db = 10 * np.log10(np.sum((coded - signal) ** 2) / np.sum(signal ** 2))
+    assert -40 < error_db < -10
+    assert Augmentation().channel(np.random.default_rng(0), 16000).room is None

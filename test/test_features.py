@@ -75,8 +75,9 @@ def test_a_tone_peaks_in_the_linear_filter_at_its_frequency():
     assert abs(centres[np.argmax(basis @ power)] - 3000) < 8000 / 41
 
 
-def test_frames_do_not_depend_on_where_the_signal_was_cut():
-    featurizer = FrameFeaturizer(FeatureConfig())
+@pytest.mark.parametrize('pitch', [False, True])
+def test_frames_do_not_depend_on_where_the_signal_was_cut(pitch):
+    featurizer = FrameFeaturizer(FeatureConfig(pitch=pitch))
     signal = speech_like(1.0)
     whole, _ = featurizer.frames(signal)
     # The second half starts on the frame grid: frame 50 begins at sample 8000.
@@ -84,9 +85,42 @@ def test_frames_do_not_depend_on_where_the_signal_was_cut():
     np.testing.assert_allclose(second, whole[50:50 + len(second)], rtol=1e-5, atol=1e-4)
 
 
-def test_silence_gives_finite_features_and_low_energy():
-    cepstra, energy = FrameFeaturizer(FeatureConfig()).frames(np.zeros(RATE_HZ, np.float32))
+@pytest.mark.parametrize('pitch', [False, True])
+def test_silence_gives_finite_features_and_low_energy(pitch):
+    cepstra, energy = FrameFeaturizer(FeatureConfig(pitch=pitch)).frames(
+        np.zeros(RATE_HZ, np.float32))
     assert np.all(np.isfinite(cepstra)) and np.all(energy < -90)
+    if pitch:
+        assert np.all(cepstra[:, -1] == 0)
+
+
+@pytest.mark.parametrize('f0_hz', [100.0, 150.0, 220.0, 330.0, 450.0, 580.0])
+def test_pitch_of_a_harmonic_sound_is_its_f0_in_semitones_and_it_is_voiced(f0_hz):
+    config = FeatureConfig(pitch=True)
+    time_s = np.arange(RATE_HZ) / RATE_HZ
+    # Harmonics 1-4 with falling amplitudes: its autocorrelation peaks at every period.
+    signal = sum(0.2 / k * np.sin(2 * np.pi * k * f0_hz * time_s) for k in range(1, 5))
+    cepstra, _ = FrameFeaturizer(config).frames(signal.astype(np.float32))
+    assert cepstra.shape[1] == config.n_cepstra == config.n_mfcc + config.n_lfcc + 2
+    semitones, voicing = cepstra[:, -2], cepstra[:, -1]
+    np.testing.assert_allclose(100 * 2 ** (semitones / 12), f0_hz, rtol=0.01)
+    assert voicing.min() > 0.9
+
+
+def test_pitch_below_100_hz_is_right_in_the_median():
+    # Under 100 Hz a 25 ms frame holds fewer than 2.5 periods: single frames err by a few %
+    # (and below about 75 Hz, where it holds fewer than 2, often by more).
+    time_s = np.arange(RATE_HZ) / RATE_HZ
+    signal = sum(0.2 / k * np.sin(2 * np.pi * k * 80.0 * time_s) for k in range(1, 5))
+    cepstra, _ = FrameFeaturizer(FeatureConfig(pitch=True)).frames(signal.astype(np.float32))
+    f0_hz = 100 * 2 ** (cepstra[:, -2] / 12)
+    assert abs(np.median(f0_hz) / 80.0 - 1) < 0.01 and np.all(np.abs(f0_hz / 80.0 - 1) < 0.05)
+
+
+def test_noise_is_not_voiced():
+    noise = np.random.default_rng(0).normal(scale=0.1, size=RATE_HZ).astype(np.float32)
+    cepstra, _ = FrameFeaturizer(FeatureConfig(pitch=True)).frames(noise)
+    assert cepstra[:, -1].mean() < 0.4
 
 
 def test_full_scale_sine_energy_is_minus_3_dbfs():

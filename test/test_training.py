@@ -59,6 +59,9 @@ def trained(tmp_path_factory, repo_root):
         'model={hidden_size: 8, num_layers: 1, dropout: 0.0, conv_channels: 8}',
         'training.epochs=3', 'training.patience=2', 'streaming.window_s=1.0',
         'streaming.hop_s=0.5', 'hmm.em_iterations=2', 'name=tiny_test',
+        # Every optional training path on: pitch columns, mixup, SpecAugment-style masks.
+        'features={pitch: true}', 'training.mixup_alpha=0.4', 'augmentation.time_masks=2',
+        'augmentation.feature_masks=2',
         # Synthetic tones are not all speech to the trained gate: the energy gate here.
         'vad.kind=energy',
         f'output={root / "model"}'])

@@ -24,6 +24,12 @@ crops from whole-utterance frames.
 MFCC: power spectrum -> mel filterbank -> log -> DCT. LFCC: the same power spectrum ->
 triangular filters spaced evenly in Hz -> log -> DCT. Both cepstra come from
 ``librosa.feature.mfcc(S=...)`` so the cepstrum step is the same for both.
+
+Pitch (optional, ``FeatureConfig.pitch``): the normalised autocorrelation of each frame (the
+inverse FFT of its power spectrum, corrected for the window's own autocorrelation) peaks at
+the pitch period; its peak gives F0 in semitones and its height the voicing (0..1). Both are
+two more columns after the cepstra, standardised per speaker like them, so that F0 reaches
+the model relative to the speaker's own.
 """
 
 from dataclasses import asdict, dataclass
@@ -39,6 +45,13 @@ SETTING_LIMITS = {'sample_rate_hz': (4000, 96000), 'frame_length_s': (0.005, 0.2
                   'preemphasis': (0.0, 0.999), 'delta_width': (3, 31)}
 #: Floor of the power in the log step (about -100 dB): keeps digital silence finite.
 POWER_FLOOR = 1e-10
+#: Pitch searched by the autocorrelation [Hz]: low male speech to high-pitched screams (a
+#: 25 ms frame holds two periods from 80 Hz up: below that single frames often err).
+PITCH_RANGE_HZ = (65.0, 600.0)
+#: A peak at a shorter lag within this share of the highest is taken as the period.
+OCTAVE_TOLERANCE = 0.85
+#: Columns the pitch adds after the cepstra: F0 [semitones re 100 Hz], voicing [0..1].
+PITCH_COLUMNS = 2
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,8 @@ class FeatureConfig:
         Append first-order deltas of the normalised cepstra (doubles the feature count).
     delta_width : int
         Frames in the delta regression window (odd, >= 3).
+    pitch : bool
+        Append F0 and voicing of each frame after the cepstra (see the module docstring).
 
     """
 
@@ -85,6 +100,7 @@ class FeatureConfig:
     preemphasis: float = 0.97
     deltas: bool = False
     delta_width: int = 5
+    pitch: bool = False
 
     @property
     def frame_length(self) -> int:
@@ -98,8 +114,8 @@ class FeatureConfig:
 
     @property
     def n_cepstra(self) -> int:
-        """Return the cepstral coefficients per frame (MFCC then LFCC)."""
-        return self.n_mfcc + self.n_lfcc
+        """Return the values computed per frame: MFCC, LFCC, then F0 and voicing if pitch."""
+        return self.n_mfcc + self.n_lfcc + (PITCH_COLUMNS if self.pitch else 0)
 
     @property
     def n_features(self) -> int:
@@ -179,6 +195,8 @@ class FrameFeaturizer:
         self._linear_basis = linear_filterbank(
             config.sample_rate_hz, config.n_fft, config.n_linear_filters, config.fmin_hz,
             config.fmax_hz)
+        self._pitch = (PitchTracker(config.sample_rate_hz, self._window, config.n_fft)
+                       if config.pitch else None)
 
     def frames(self, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """
@@ -191,8 +209,9 @@ class FrameFeaturizer:
 
         Returns
         -------
-        cepstra : numpy.ndarray, shape (n_frames, n_mfcc + n_lfcc), float32
-            MFCC then LFCC of each frame, not normalised.
+        cepstra : numpy.ndarray, shape (n_frames, n_cepstra), float32
+            MFCC then LFCC of each frame (then F0 and voicing when ``config.pitch``), not
+            normalised.
         energy_db : numpy.ndarray, shape (n_frames,), float32
             Mean power of each frame [dBFS]; a full-scale sine is -3 dB.
 
@@ -210,9 +229,10 @@ class FrameFeaturizer:
             framed = emphasised
         spectrum = np.fft.rfft(framed * self._window, n=config.n_fft, axis=1)
         power = (spectrum.real ** 2 + spectrum.imag ** 2).astype(np.float32)
+        pitch = [self._pitch.track(power)] if self._pitch else []
         cepstra = np.concatenate([
             self._cepstra(power, self._mel_basis, config.n_mfcc),
-            self._cepstra(power, self._linear_basis, config.n_lfcc)], axis=1)
+            self._cepstra(power, self._linear_basis, config.n_lfcc), *pitch], axis=1)
         return cepstra, energy_db.astype(np.float32)
 
     def _cepstra(self, power, basis, n_coefficients):
@@ -220,6 +240,75 @@ class FrameFeaturizer:
                                            top_db=None)
         return librosa.feature.mfcc(S=log_energies.T, sr=self.config.sample_rate_hz,
                                     n_mfcc=n_coefficients).T.astype(np.float32)
+
+
+class PitchTracker:
+    """
+    F0 and voicing of single frames from their normalised autocorrelation.
+
+    The autocorrelation is divided by the window's own (the frame's overlap with itself shrinks
+    with the lag), so that a periodic frame peaks near 1 at every multiple of its period. The
+    period is the shortest lag whose autocorrelation is a local peak within
+    :data:`OCTAVE_TOLERANCE` of the highest peak in the pitch range: multiples of the period
+    peak as high, and taking them would halve F0.
+
+    Parameters
+    ----------
+    sample_rate_hz : int
+    window : numpy.ndarray, shape (frame_length,), float32
+        The analysis window applied to each frame.
+    n_fft : int
+        FFT size of the frames' power spectra.
+
+    """
+
+    def __init__(self, sample_rate_hz: int, window: np.ndarray, n_fft: int) -> None:
+        self.sample_rate_hz = sample_rate_hz
+        self.n_fft = n_fft
+        self.lags = np.arange(int(np.floor(sample_rate_hz / PITCH_RANGE_HZ[1])),
+                              min(int(np.ceil(sample_rate_hz / PITCH_RANGE_HZ[0])),
+                                  len(window) - 2) + 1)
+        spectrum = np.fft.rfft(window, n=n_fft)
+        window_autocorrelation = np.fft.irfft(np.abs(spectrum) ** 2, n=n_fft)
+        self._window_correction = (window_autocorrelation[0] / window_autocorrelation[
+            self.lags[0] - 1:self.lags[-1] + 2]).astype(np.float32)
+
+    def track(self, power: np.ndarray) -> np.ndarray:
+        """
+        Estimate the pitch of each frame from its power spectrum.
+
+        Parameters
+        ----------
+        power : numpy.ndarray, shape (n_frames, n_fft // 2 + 1), float32
+            Power spectrum of each windowed frame. Its inverse FFT is the frame's
+            autocorrelation (circular: with ``n_fft`` shorter than the frame plus the longest
+            lag, lags ``L`` and ``n_fft - L`` add up, a small error where the window is low).
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_frames, 2), float32
+            F0 [semitones re 100 Hz] and voicing (the normalised autocorrelation at the
+            period, 0..1) of each frame; a silent frame has voicing 0.
+
+        """
+        autocorrelation = np.fft.irfft(power, n=self.n_fft, axis=1)
+        energy = np.maximum(autocorrelation[:, :1], POWER_FLOOR)
+        lags = self.lags
+        normalised = (autocorrelation[:, lags[0] - 1:lags[-1] + 2] / energy
+                      * self._window_correction)
+        inner = normalised[:, 1:-1]
+        is_peak = (inner >= normalised[:, :-2]) & (inner >= normalised[:, 2:])
+        highest = np.where(is_peak, inner, -np.inf).max(axis=1, keepdims=True)
+        chosen = np.argmax(is_peak & (inner >= OCTAVE_TOLERANCE * highest), axis=1)
+        rows = np.arange(len(power))
+        before, peak, after = (normalised[rows, chosen], normalised[rows, chosen + 1],
+                               normalised[rows, chosen + 2])
+        curvature = before - 2 * peak + after
+        shift = np.where(curvature < 0, 0.5 * (before - after) / np.minimum(curvature, -1e-9),
+                         0.0)
+        f0_hz = self.sample_rate_hz / (lags[chosen] + np.clip(shift, -0.5, 0.5))
+        return np.stack([12 * np.log2(f0_hz / 100.0), np.clip(peak, 0.0, 1.0)],
+                        axis=1).astype(np.float32)
 
 
 def model_input(normalised_cepstra: np.ndarray, config: FeatureConfig) -> np.ndarray:

@@ -111,6 +111,9 @@ class OptimiserSettings:
     mask_missing_labels : bool
         Score each utterance's loss over its corpus's labels only (a label the corpus lacks
         is not a negative for it).
+    mixup_alpha : float
+        Mixup: each batch is blended with a shuffled copy of itself with a weight drawn from
+        Beta(alpha, alpha), and the loss blends the two targets' losses likewise. 0 is off.
 
     """
 
@@ -122,6 +125,7 @@ class OptimiserSettings:
     patience: int = 10
     threads: int = 1
     mask_missing_labels: bool = False
+    mixup_alpha: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -179,12 +183,22 @@ class TrainingConfig:
             ('streaming.hop_s', 0 < self.streaming.hop_s <= self.streaming.window_s,
              '> 0 and at most streaming.window_s'),
             ('hmm.pause_s', 0 <= self.hmm.pause_s[0] <= self.hmm.pause_s[1], 'a range [s]'),
+            ('training.mixup_alpha', self.training.mixup_alpha >= 0, '>= 0'),
+            ('augmentation.time_mask_s', self.augmentation.time_mask_s >= 0, '>= 0'),
+            ('augmentation.rt60_s', 0 < self.augmentation.rt60_s[0] <= self.augmentation.rt60_s[1],
+             'a range of positive times [s]'),
         ]
         checks += [(f'model.{name}', 1 <= getattr(self.model, name) <= largest,
                     f'in 1..{largest}') for name, largest in SIZE_LIMITS.items()
                    if name not in ('n_features', 'n_labels')]
         checks += [(f'training.{name}', getattr(self.training, name) >= 1, '>= 1')
                    for name in ('epochs', 'batch_size', 'patience', 'threads')]
+        checks += [(f'augmentation.{name}', getattr(self.augmentation, name) >= 0, '>= 0')
+                   for name in ('time_masks', 'feature_masks', 'feature_mask_width')]
+        checks += [(f'augmentation.{name}', 0 <= getattr(self.augmentation, name) <= 1,
+                    'a probability in [0, 1]')
+                   for name in ('noise_probability', 'speed_probability', 'reverb_probability',
+                                'codec_probability')]
         checks += [(f'corpora[{index}].kind', corpus.kind in READERS, f'one of {sorted(READERS)}')
                    for index, corpus in enumerate(self.corpora)]
         checks += [(f'corpora[{index}].normalise_by', corpus.normalise_by in NORMALISATION_GROUPS,

@@ -17,8 +17,9 @@ Training data: labelled audio in memory, speaker-disjoint splits, augmented wind
 
 Training imitates what the node does with a stream. Each epoch every utterance gives one crop
 of exactly one streaming window, taken around its speech, passed through a random "channel"
-(gain, spectral tilt, noise; the same for all of a speaker's crops in the epoch, as one robot
-microphone would be) and a random speed change. The crops are framed by the shared
+(room reverberation, gain, spectral tilt, noise; the same for all of a speaker's crops in the
+epoch, as one robot microphone in one room would be), a random speed change and, at random,
+an mp3 round trip (audio_capture sends mp3). The crops are framed by the shared
 :class:`~ser_ros.core.features.FrameFeaturizer`, gated by the shared VAD, and standardised with
 their speaker's statistics over speech frames under that channel: the statistics the node's
 adaptive normaliser converges to for a speaker in a room.
@@ -26,20 +27,24 @@ adaptive normaliser converges to for a speaker in a room.
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+import io
 import logging
 
 import numpy as np
-from scipy.signal import lfilter
+from scipy.signal import fftconvolve, lfilter
 from ser_ros.core.audio import load_audio
 from ser_ros.core.errors import SerError
 from ser_ros.core.features import model_input
 from ser_ros.core.normalization import NormStats
 from ser_ros.core.vad import speech_frames_of
 from ser_ros.training.corpora import read_corpus
+import soundfile
 import soxr
 from tqdm import tqdm
 
 LOGGER = logging.getLogger(__name__)
+#: Highest libsndfile mp3 compression level drawn (1.0 itself is refused by the encoder).
+MP3_MOST_COMPRESSION = 0.95
 
 
 class DatasetError(SerError):
@@ -268,6 +273,22 @@ class Augmentation:
         Chance that a crop is sped up or slowed down (tempo and pitch together).
     speed : tuple of float
         Range of the speed factor.
+    time_masks : int
+        Stretches of each crop's model input set to the speaker's mean (0 after
+        standardisation), as SpecAugment masks time.
+    time_mask_s : float
+        Longest such stretch [s]; each is drawn uniformly from 0 to it.
+    feature_masks : int
+        Bands of consecutive input features (cepstral coefficients) set to 0 in each crop.
+    feature_mask_width : int
+        Widest such band [features].
+    reverb_probability : float
+        Chance that a speaker's channel in an epoch is a reverberant room.
+    rt60_s : tuple of float
+        Range of that room's reverberation time [s].
+    codec_probability : float
+        Chance that a crop goes through an mp3 encoder and decoder, at a compression level
+        drawn uniformly from libsndfile's 0..0.95 (about 60 to 25 kbit/s at 16 kHz).
 
     """
 
@@ -277,13 +298,95 @@ class Augmentation:
     snr_db: tuple[float, float] = (5.0, 30.0)
     speed_probability: float = 0.5
     speed: tuple[float, float] = (0.9, 1.1)
+    time_masks: int = 0
+    time_mask_s: float = 0.2
+    feature_masks: int = 0
+    feature_mask_width: int = 4
+    reverb_probability: float = 0.0
+    rt60_s: tuple[float, float] = (0.2, 0.8)
+    codec_probability: float = 0.0
 
-    def channel(self, generator):
-        """Draw one speaker's channel: (gain [linear], tilt, snr [dB] or None)."""
+    def channel(self, generator, sample_rate_hz):
+        """Draw one speaker's recording chain for one epoch; return a :class:`Channel`."""
         gain = 10 ** (generator.uniform(*self.gain_db) / 20)
         tilt = generator.uniform(*self.tilt)
         noisy = generator.random() < self.noise_probability
-        return gain, tilt, generator.uniform(*self.snr_db) if noisy else None
+        snr_db = generator.uniform(*self.snr_db) if noisy else None
+        room = None
+        # No draw at probability 0: the random stream of a configuration without it stays.
+        if self.reverb_probability > 0 and generator.random() < self.reverb_probability:
+            room = room_response(generator.uniform(*self.rt60_s), sample_rate_hz, generator)
+        return Channel(gain, tilt, snr_db, room)
+
+
+@dataclass
+class Channel:
+    """
+    One speaker's recording chain in one epoch.
+
+    Attributes
+    ----------
+    gain : float
+        Linear gain.
+    tilt : float
+        First-order spectral tilt coefficient.
+    snr_db : float or None
+        Signal-to-noise ratio of added white noise [dB]; None for none.
+    room : numpy.ndarray, shape (n_taps,), float32, or None
+        Room impulse response (direct path first); None for none.
+
+    """
+
+    gain: float
+    tilt: float
+    snr_db: float | None
+    room: np.ndarray | None
+
+
+def room_response(rt60_s, sample_rate_hz, generator):
+    """
+    Draw a synthetic room impulse response: a direct path and an exponentially decaying tail.
+
+    Parameters
+    ----------
+    rt60_s : float
+        Reverberation time: the tail falls by 60 dB in this long [s].
+    sample_rate_hz : int
+        Rate of the audio it will be convolved with [Hz].
+    generator : numpy.random.Generator
+        Source of the tail and its level.
+
+    Returns
+    -------
+    numpy.ndarray, shape (round(rt60_s * sample_rate_hz),), float32
+        Peak 1 at sample 0; the tail carries 0.3-3 times the direct path's energy (a talker
+        1-3 m from the microphone).
+
+    """
+    n_taps = max(2, int(round(rt60_s * sample_rate_hz)))
+    time_s = np.arange(1, n_taps) / sample_rate_hz
+    tail = generator.standard_normal(n_taps - 1) * np.exp(-6.9 * time_s / rt60_s)
+    tail *= np.sqrt(generator.uniform(0.3, 3.0) / np.sum(tail ** 2))
+    return np.concatenate([[1.0], tail]).astype(np.float32)
+
+
+def mp3_round_trip(crop_signal, sample_rate_hz, compression_level):
+    """
+    Encode one crop as mp3 and decode it again (libsndfile's LAME and mpg123).
+
+    Returns
+    -------
+    numpy.ndarray, shape (len(crop_signal),), float32
+
+    """
+    encoded = io.BytesIO()
+    soundfile.write(encoded, crop_signal, sample_rate_hz, format='MP3',
+                    subtype='MPEG_LAYER_III', compression_level=compression_level)
+    encoded.seek(0)
+    decoded, _ = soundfile.read(encoded, dtype='float32')
+    output = np.zeros(len(crop_signal), np.float32)
+    output[:min(len(output), len(decoded))] = decoded[:len(output)]
+    return output
 
 
 def speech_bounds(signal, featurizer, vad_config):
@@ -329,14 +432,51 @@ def crop(signal, bounds, length, generator, speed=1.0):
     return output
 
 
+def mask_windows(windows, augmentation, frame_hop_s, generator):
+    """
+    Mask stretches of time and bands of features of each window in place (SpecAugment).
+
+    Parameters
+    ----------
+    windows : numpy.ndarray, shape (n_windows, n_frames, n_features), float32
+        Standardised model input; a masked value becomes 0, the speaker's mean.
+    augmentation : Augmentation
+        How many masks, and how large.
+    frame_hop_s : float
+        Frame hop [s], to turn ``time_mask_s`` into frames.
+    generator : numpy.random.Generator
+        Source of the masks' sizes and places.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``windows``.
+
+    """
+    n_frames, n_features = windows.shape[1:]
+    longest = min(n_frames, int(round(augmentation.time_mask_s / frame_hop_s)))
+    widest = min(n_features, augmentation.feature_mask_width)
+    for window in windows:
+        for _ in range(augmentation.time_masks):
+            length = int(generator.integers(0, longest + 1))
+            start = int(generator.integers(0, n_frames - length + 1))
+            window[start:start + length] = 0.0
+        for _ in range(augmentation.feature_masks):
+            width = int(generator.integers(0, widest + 1))
+            start = int(generator.integers(0, n_features - width + 1))
+            window[:, start:start + width] = 0.0
+    return windows
+
+
 def apply_channel(crop_signal, channel, generator):
-    """Apply a speaker's channel (gain, tilt, noise at an SNR) to one crop."""
-    gain, tilt, snr_db = channel
-    shaped = lfilter([1.0, tilt], [1.0], crop_signal).astype(np.float32) * gain
-    if snr_db is not None:
+    """Apply a speaker's :class:`Channel` (room, tilt, gain, noise at an SNR) to one crop."""
+    if channel.room is not None:
+        crop_signal = fftconvolve(crop_signal, channel.room)[:len(crop_signal)]
+    shaped = lfilter([1.0, channel.tilt], [1.0], crop_signal).astype(np.float32) * channel.gain
+    if channel.snr_db is not None:
         power = float(np.mean(shaped ** 2)) + 1e-12
         noise = generator.standard_normal(len(shaped)).astype(np.float32)
-        shaped += noise * np.sqrt(power / 10 ** (snr_db / 10))
+        shaped += noise * np.sqrt(power / 10 ** (channel.snr_db / 10))
     return np.clip(shaped, -1.0, 1.0)
 
 
@@ -379,7 +519,9 @@ class CropMaker:
         numpy.ndarray, shape (n_utterances, n_frames, n_features), float32
 
         """
-        channels = {group: self.augmentation.channel(generator) if self.augmentation else None
+        rate = self.config.sample_rate_hz
+        channels = {group: self.augmentation.channel(generator, rate) if self.augmentation
+                    else None
                     for group in sorted(set(data.norm_groups))}
         cepstra, speech = [], []
         for signal, path, group in zip(data.signals, data.paths, data.norm_groups):
@@ -392,12 +534,18 @@ class CropMaker:
             piece = crop(signal, self._bounds[path], self.length, generator, speed)
             if channels[group] is not None:
                 piece = apply_channel(piece, channels[group], generator)
+            if augmentation and augmentation.codec_probability > 0 and \
+                    generator.random() < augmentation.codec_probability:
+                piece = mp3_round_trip(piece, rate, generator.uniform(0.0, MP3_MOST_COMPRESSION))
             frames, energy_db = self.featurizer.frames(piece)
             cepstra.append(frames)
             speech.append(speech_frames_of(self.vad_config, self.config, piece, energy_db))
         stats = group_statistics(cepstra, speech, data.norm_groups)
-        return np.stack([model_input(stats[group].apply(frames), self.config)
-                         for frames, group in zip(cepstra, data.norm_groups)])
+        windows = np.stack([model_input(stats[group].apply(frames), self.config)
+                            for frames, group in zip(cepstra, data.norm_groups)])
+        if self.augmentation:
+            mask_windows(windows, self.augmentation, self.config.frame_hop_s, generator)
+        return windows
 
 
 def group_statistics(cepstra, speech, groups):

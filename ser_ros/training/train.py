@@ -138,6 +138,13 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
     batch_size = training.batch_size
     scheduler = learning_rate_schedule(optimizer, training, -(-len(targets) // batch_size))
     best_score, best_state, waited, history = -1.0, None, 0, []
+
+    def batch_loss(logits, utterances):
+        """Weighted cross-entropy of ``logits`` against the targets of ``utterances``."""
+        if label_mask is not None:
+            logits = logits.masked_fill(~label_mask[utterances], float('-inf'))
+        return (loss_function(logits, targets[utterances]) * weights[utterances]).mean()
+
     # The validation audio does not change between epochs: frame it for its statistics once.
     validation_stats = adapted_statistics(bundle, validation_data)
     epochs = tqdm(range(training.epochs), desc='epochs', disable=not progress)
@@ -148,10 +155,15 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
         total_loss, predictions = 0.0, torch.empty(len(windows), dtype=torch.long)
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
-            logits = model(windows[batch])
-            scored = logits if label_mask is None else logits.masked_fill(~label_mask[batch],
-                                                                          float('-inf'))
-            loss = (loss_function(scored, targets[batch]) * weights[batch]).mean()
+            if training.mixup_alpha > 0:
+                share = float(generator.beta(training.mixup_alpha, training.mixup_alpha))
+                partner = batch[torch.from_numpy(generator.permutation(len(batch)))]
+                logits = model(share * windows[batch] + (1 - share) * windows[partner])
+                loss = (share * batch_loss(logits, batch)
+                        + (1 - share) * batch_loss(logits, partner))
+            else:
+                logits = model(windows[batch])
+                loss = batch_loss(logits, batch)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
