@@ -43,7 +43,7 @@ import rclpy
 from ser_ros.core.audio import AudioFormat, encode_pcm
 from ser_ros.core.bundle import load_bundle
 from ser_ros.core.features import FrameFeaturizer, model_input
-from ser_ros.core.recognizer import configure_torch, StreamingRecognizer
+from ser_ros.core.recognizer import limit_threads, StreamingRecognizer
 from ser_ros.resources import default_model_path
 from ser_ros.ros.node_process import ser_node_command
 from ser_ros.ros.player import AudioPlayer
@@ -249,7 +249,7 @@ def main():
     parser.add_argument('--output', default=os.path.join(os.path.dirname(__file__),
                                                          'results.json'))
     args = parser.parse_args()
-    configure_torch(1)
+    limit_threads(1)
     bundle = load_bundle(args.model)
     audio = speech_like(30.0 if args.quick else 120.0)
     defaults = bundle.streaming

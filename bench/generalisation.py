@@ -42,7 +42,7 @@ import statistics
 import sys
 import time
 
-from ser_ros.core.recognizer import configure_torch
+from ser_ros.core.recognizer import limit_threads
 from ser_ros.resources import shared_data_folder
 from ser_ros.training.baseline import SvmBaseline
 from ser_ros.training.config import load_config
@@ -93,7 +93,7 @@ def run_task(task, data_root, output_root, epochs, extra):
         Further ``key=value`` overrides (the levers under test).
 
     """
-    configure_torch(1)
+    limit_threads(1)
     started = time.monotonic()
     everything = corpora(data_root)
     protocol, which = task

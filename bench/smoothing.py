@@ -51,7 +51,7 @@ import sys
 import numpy as np
 from ser_ros.core.audio import AudioFormat
 from ser_ros.core.bundle import calibration_text, load_bundle
-from ser_ros.core.recognizer import configure_torch, StreamingRecognizer
+from ser_ros.core.recognizer import limit_threads, StreamingRecognizer
 from ser_ros.resources import default_model_path
 from ser_ros.tools.bags import read_truth, run_offline, write_bag
 from ser_ros.tools.scoring import estimates_as_published, score_stream, score_table
@@ -130,7 +130,7 @@ def main():
                         help='kind:root of a corpus the model never heard, instead of its test '
                         'speakers')
     args = parser.parse_args()
-    configure_torch(1)
+    limit_threads(1)
     bundle = load_bundle(args.model)
     labels = bundle.labels
     shuffled, sequential = make_heldout_bags(bundle, args.bag, args.snr_db, args.speakers,

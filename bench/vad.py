@@ -42,7 +42,7 @@ import numpy as np
 from scipy.signal import lfilter
 from ser_ros.core.audio import load_audio
 from ser_ros.core.features import FeatureConfig, FrameFeaturizer
-from ser_ros.core.recognizer import configure_torch
+from ser_ros.core.recognizer import limit_threads
 from ser_ros.core.vad import make_vad, speech_frames_of, VadConfig
 from ser_ros.resources import shared_data_folder
 from ser_ros.tools.streams import corpus_items
@@ -164,7 +164,7 @@ def main():
     args = parser.parse_args()
     if not args.data:
         raise SystemExit('vad: the shared corpora are not here (--data)')
-    configure_torch(1)
+    limit_threads(1)
     generator = np.random.default_rng(0)
     items = []
     for corpus in CORPORA:

@@ -58,6 +58,7 @@ def run_main(main, argv, capsys):
     (['model.frame_norm=maybe'], 'model.frame_norm: expected bool'),
     (['training.mixup_alpha=-1'], 'training.mixup_alpha must be >= 0'),
     (['augmentation.time_masks=-2'], 'augmentation.time_masks must be >= 0'),
+    (['augmentation.codec_kbps=[64, 24]'], 'augmentation.codec_kbps must be a range of mp3'),
 ])
 def test_ser_train_names_the_bad_key_before_loading_audio(repo_root, capsys, overrides, named):
     config = os.path.join(repo_root, 'config', 'train.yaml')

@@ -14,6 +14,10 @@
 
 """The streaming recogniser: chunking invariance, timing, gating, bounded memory."""
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from ser_ros.core.recognizer import MAX_SPEAKERS, predict_utterance, StreamingRecognizer
@@ -174,3 +178,14 @@ def test_each_speaker_keeps_statistics_of_their_own(bundle):
     assert len(recognizer._speaker_states) < MAX_SPEAKERS
     recognizer.set_speaker('alice')
     assert np.array_equal(recognizer.normalizer.current.mean, prior.mean)
+
+
+def test_limit_threads_caps_torch_and_the_blas_pools():
+    # In a fresh interpreter: the caps are process-wide and would leak into other tests.
+    script = ('import json, torch; from threadpoolctl import threadpool_info; '
+              'from ser_ros.core.recognizer import limit_threads; limit_threads(1); '
+              'print(json.dumps([torch.get_num_threads()] + '
+              '[pool["num_threads"] for pool in threadpool_info()]))')
+    counts = json.loads(subprocess.run([sys.executable, '-c', script], check=True,
+                                       capture_output=True, text=True).stdout)
+    assert len(counts) >= 2 and set(counts) == {1}

@@ -58,7 +58,7 @@ from ser_ros.core.bundle import BundleError, calibration_text, load_bundle, Mode
     UNCALIBRATED_WARNING
 from ser_ros.core.health import StreamHealth
 from ser_ros.core.intake import AudioChunk, AudioIntake
-from ser_ros.core.recognizer import configure_torch, Estimate, StreamingRecognizer
+from ser_ros.core.recognizer import Estimate, limit_threads, StreamingRecognizer
 from ser_ros.core.vad import VadError
 from ser_ros.resources import default_model_path
 from ser_ros.ros.messages import classification, DIAGNOSTICS_TOPIC, EMOTION_TOPIC, label_info, \
@@ -157,7 +157,7 @@ class EmotionRecognizerNode(LifecycleNode):
             bundle = load_bundle(model_path)
             if self._param('vad'):
                 bundle = replace(bundle, vad=replace(bundle.vad, kind=self._param('vad')))
-            configure_torch(self._param('torch_threads'))
+            limit_threads(self._param('torch_threads'))
             dwell_s = self._param('dwell_s')
             self.recognizer = StreamingRecognizer(
                 bundle, window_s=self._param('window_s') or None,

@@ -140,7 +140,8 @@ PARAMETERS = (
     ParameterSpec('vad', '', 'Voice-activity gate: silero (trained network) or energy '
                   "(adaptive noise floor, the fallback); empty uses the model's.",
                   check=_one_of('', 'silero', 'energy')),
-    ParameterSpec('torch_threads', 1, "Threads for inference (the robot's CPU is shared).",
+    ParameterSpec('torch_threads', 1, "Threads of inference: torch's and each BLAS pool's "
+                  "(the robot's CPU is shared).",
                   check=_positive_up_to(256)),
     ParameterSpec('diagnostics_period_s', 1.0, 'Period of /diagnostics [s].',
                   check=_positive_up_to(3600.0)),

@@ -32,7 +32,7 @@ import tempfile
 import numpy as np
 from ser_ros.core.bundle import load_bundle
 from ser_ros.core.errors import run_cli, SerError
-from ser_ros.core.recognizer import configure_torch, StreamingRecognizer
+from ser_ros.core.recognizer import limit_threads, StreamingRecognizer
 from ser_ros.resources import default_model_path
 from ser_ros.tools.bags import check_bag, read_published, read_truth, run_offline, write_bag
 from ser_ros.tools.scoring import estimates_as_published, plot_timeline, score_stream, score_table
@@ -205,7 +205,7 @@ def run(argv=None):
         command.set_defaults(run=function)
 
     args = parser.parse_args(argv)
-    configure_torch(args.threads)
+    limit_threads(args.threads)
     return args.run(args)
 
 

@@ -36,7 +36,7 @@ import sys
 from ser_ros.core.audio import audio_blocks, AudioFormatError
 from ser_ros.core.bundle import calibration_text, load_bundle, UNCALIBRATED_WARNING
 from ser_ros.core.errors import run_cli, SerError
-from ser_ros.core.recognizer import configure_torch, predict_utterance, StreamingRecognizer
+from ser_ros.core.recognizer import limit_threads, predict_utterance, StreamingRecognizer
 from ser_ros.resources import default_model_path
 from tqdm import tqdm
 
@@ -141,7 +141,7 @@ def run(argv=None):
     parser.add_argument('--model', default=default_model_path(), help='model bundle folder')
     parser.add_argument('--threads', type=int, default=1, help='torch threads')
     args = parser.parse_args(argv)
-    configure_torch(args.threads)
+    limit_threads(args.threads)
     bundle = load_bundle(args.model)
     if not bundle.calibrated:
         print(f'ser-predict: note: model {bundle.name} is {calibration_text(bundle)}: '

@@ -187,6 +187,9 @@ class TrainingConfig:
             ('augmentation.time_mask_s', self.augmentation.time_mask_s >= 0, '>= 0'),
             ('augmentation.rt60_s', 0 < self.augmentation.rt60_s[0] <= self.augmentation.rt60_s[1],
              'a range of positive times [s]'),
+            ('augmentation.codec_kbps',
+             8 <= self.augmentation.codec_kbps[0] <= self.augmentation.codec_kbps[1] <= 320,
+             'a range of mp3 bit rates within 8..320 [kbit/s]'),
         ]
         checks += [(f'model.{name}', 1 <= getattr(self.model, name) <= largest,
                     f'in 1..{largest}') for name, largest in SIZE_LIMITS.items()

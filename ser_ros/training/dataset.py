@@ -27,24 +27,20 @@ adaptive normaliser converges to for a speaker in a room.
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-import io
 import logging
 
 import numpy as np
 from scipy.signal import fftconvolve, lfilter
-from ser_ros.core.audio import load_audio
+from ser_ros.core.audio import AudioFormat, load_audio, Mp3Encoder, StreamDecoder
 from ser_ros.core.errors import SerError
 from ser_ros.core.features import model_input
 from ser_ros.core.normalization import NormStats
 from ser_ros.core.vad import speech_frames_of
 from ser_ros.training.corpora import read_corpus
-import soundfile
 import soxr
 from tqdm import tqdm
 
 LOGGER = logging.getLogger(__name__)
-#: Highest libsndfile mp3 compression level drawn (1.0 itself is refused by the encoder).
-MP3_MOST_COMPRESSION = 0.95
 
 
 class DatasetError(SerError):
@@ -287,8 +283,10 @@ class Augmentation:
     rt60_s : tuple of float
         Range of that room's reverberation time [s].
     codec_probability : float
-        Chance that a crop goes through an mp3 encoder and decoder, at a compression level
-        drawn uniformly from libsndfile's 0..0.95 (about 60 to 25 kbit/s at 16 kHz).
+        Chance that a crop goes through the mp3 encoder the bag tools publish with and the
+        decoder the node reads with (:func:`mp3_round_trip`).
+    codec_kbps : tuple of float
+        Range of that encoder's bit rate [kbit/s]; LAME takes the nearest rate it has.
 
     """
 
@@ -305,6 +303,7 @@ class Augmentation:
     reverb_probability: float = 0.0
     rt60_s: tuple[float, float] = (0.2, 0.8)
     codec_probability: float = 0.0
+    codec_kbps: tuple[float, float] = (24.0, 64.0)
 
     def channel(self, generator, sample_rate_hz):
         """Draw one speaker's recording chain for one epoch; return a :class:`Channel`."""
@@ -370,20 +369,33 @@ def room_response(rt60_s, sample_rate_hz, generator):
     return np.concatenate([[1.0], tail]).astype(np.float32)
 
 
-def mp3_round_trip(crop_signal, sample_rate_hz, compression_level):
+def mp3_round_trip(crop_signal, sample_rate_hz, bitrate_bps):
     """
-    Encode one crop as mp3 and decode it again (libsndfile's LAME and mpg123).
+    Encode one crop as an mp3 stream and decode it again, as a stream reaches the node.
+
+    The encoder is the one audio_capture's stream is imitated with
+    (:class:`~ser_ros.core.audio.Mp3Encoder`, LAME) and the decoder the node's own
+    (:class:`~ser_ros.core.audio.StreamDecoder`), so the crop also carries the codec's delay
+    (about 70 ms at 16 kHz) as the node hears it.
+
+    Parameters
+    ----------
+    crop_signal : numpy.ndarray, shape (n_samples,), float32
+        Mono audio at ``sample_rate_hz``.
+    sample_rate_hz : int
+        Its rate [Hz].
+    bitrate_bps : int
+        The encoder's bit rate [bit/s].
 
     Returns
     -------
-    numpy.ndarray, shape (len(crop_signal),), float32
+    numpy.ndarray, shape (n_samples,), float32
+        The decoded audio, cut or zero-padded to the crop's length.
 
     """
-    encoded = io.BytesIO()
-    soundfile.write(encoded, crop_signal, sample_rate_hz, format='MP3',
-                    subtype='MPEG_LAYER_III', compression_level=compression_level)
-    encoded.seek(0)
-    decoded, _ = soundfile.read(encoded, dtype='float32')
+    encoder = Mp3Encoder(sample_rate_hz, bitrate_bps)
+    decoder = StreamDecoder(AudioFormat(coding_format='mp3'), sample_rate_hz)
+    decoded = decoder.decode(encoder.encode(crop_signal) + encoder.flush())
     output = np.zeros(len(crop_signal), np.float32)
     output[:min(len(output), len(decoded))] = decoded[:len(output)]
     return output
@@ -536,7 +548,8 @@ class CropMaker:
                 piece = apply_channel(piece, channels[group], generator)
             if augmentation and augmentation.codec_probability > 0 and \
                     generator.random() < augmentation.codec_probability:
-                piece = mp3_round_trip(piece, rate, generator.uniform(0.0, MP3_MOST_COMPRESSION))
+                kbps = generator.uniform(*augmentation.codec_kbps)
+                piece = mp3_round_trip(piece, rate, int(round(kbps * 1000)))
             frames, energy_db = self.featurizer.frames(piece)
             cepstra.append(frames)
             speech.append(speech_frames_of(self.vad_config, self.config, piece, energy_db))

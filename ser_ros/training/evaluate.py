@@ -29,7 +29,7 @@ import sys
 
 from ser_ros.core.bundle import load_bundle
 from ser_ros.core.errors import run_cli, SerError
-from ser_ros.core.recognizer import configure_torch
+from ser_ros.core.recognizer import limit_threads
 from ser_ros.resources import default_model_path
 from ser_ros.training.corpora import parse_corpus
 from ser_ros.training.dataset import load_labelled_audio
@@ -52,7 +52,7 @@ def run(argv=None):
     parser.add_argument('--threads', type=int, default=2, help='torch threads')
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(message)s')
-    configure_torch(args.threads)
+    limit_threads(args.threads)
     bundle = load_bundle(args.model)
     corpora, speakers = test_set_of(bundle, args.corpus, args.speakers)
     training = bundle.metadata

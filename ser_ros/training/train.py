@@ -45,7 +45,7 @@ from ser_ros.core.features import FrameFeaturizer
 from ser_ros.core.hmm import dwell_transition_matrix, HMMParams
 from ser_ros.core.model import BiLSTMClassifier
 from ser_ros.core.normalization import NormStats
-from ser_ros.core.recognizer import configure_torch
+from ser_ros.core.recognizer import limit_threads
 from ser_ros.training.config import load_config, OptimiserSettings, TrainingConfig
 from ser_ros.training.dataset import balancing_weights, CropMaker, DatasetError, \
     LabelledAudio, load_labelled_audio, speaker_split, utterance_frames
@@ -231,7 +231,7 @@ def train(config: TrainingConfig, progress: bool = True,
     """
     started = time.monotonic()
     generator = seed_everything(config.seed)
-    configure_torch(config.training.threads)
+    limit_threads(config.training.threads)
     feature_config, vad_config, streaming = config.features, config.vad, config.streaming
     labels = list(config.labels)
     if data is None:
@@ -309,7 +309,7 @@ def recalibrate(folder, config: TrainingConfig, progress: bool = True) -> ModelB
     ModelBundle
 
     """
-    configure_torch(config.training.threads)
+    limit_threads(config.training.threads)
     bundle = load_bundle(folder)
     metadata = bundle.metadata
     try:
