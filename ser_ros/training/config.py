@@ -107,7 +107,7 @@ class OptimiserSettings:
     patience : int
         Epochs without a better validation unweighted accuracy before stopping.
     threads : int
-        Torch threads.
+        Threads of torch and of each BLAS pool (:func:`~ser_ros.core.recognizer.limit_threads`).
     mask_missing_labels : bool
         Score each utterance's loss over its corpus's labels only (a label the corpus lacks
         is not a negative for it).
