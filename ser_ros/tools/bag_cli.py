@@ -160,7 +160,7 @@ def run(argv=None):
     parser = argparse.ArgumentParser(prog='ser-bag', description=__doc__.split('\n\n')[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split('\n\n')[1])
-    parser.add_argument('--threads', type=int, default=1, help='torch threads')
+    parser.add_argument('--threads', type=int, default=1, help='torch and BLAS threads')
     commands = parser.add_subparsers(dest='command', required=True)
 
     maker = commands.add_parser('make', help='build a labelled bag from recordings')

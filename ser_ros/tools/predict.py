@@ -139,7 +139,7 @@ def run(argv=None):
                         'as JSON lines)')
     parser.add_argument('--json', action='store_true', help='print JSON instead of text')
     parser.add_argument('--model', default=default_model_path(), help='model bundle folder')
-    parser.add_argument('--threads', type=int, default=1, help='torch threads')
+    parser.add_argument('--threads', type=int, default=1, help='torch and BLAS threads')
     args = parser.parse_args(argv)
     limit_threads(args.threads)
     bundle = load_bundle(args.model)

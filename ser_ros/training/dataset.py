@@ -396,8 +396,20 @@ def mp3_round_trip(crop_signal, sample_rate_hz, bitrate_bps):
     encoder = Mp3Encoder(sample_rate_hz, bitrate_bps)
     decoder = StreamDecoder(AudioFormat(coding_format='mp3'), sample_rate_hz)
     decoded = decoder.decode(encoder.encode(crop_signal) + encoder.flush())
-    output = np.zeros(len(crop_signal), np.float32)
-    output[:min(len(output), len(decoded))] = decoded[:len(output)]
+    return to_length(decoded, len(crop_signal))
+
+
+def to_length(signal, length):
+    """
+    Return the first ``length`` samples of ``signal``, zero-padded at the end when shorter.
+
+    Returns
+    -------
+    numpy.ndarray, shape (length,), float32
+
+    """
+    output = np.zeros(length, np.float32)
+    output[:min(length, len(signal))] = signal[:length]
     return output
 
 
@@ -439,9 +451,7 @@ def crop(signal, bounds, length, generator, speed=1.0):
     piece = signal[start:start + source_length]
     if speed != 1.0 and len(piece) > 1:
         piece = soxr.resample(piece, 1.0, 1.0 / speed, quality='HQ')
-    output = np.zeros(length, np.float32)
-    output[:min(length, len(piece))] = piece[:length]
-    return output
+    return to_length(piece, length)
 
 
 def mask_windows(windows, augmentation, frame_hop_s, generator):

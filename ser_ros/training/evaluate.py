@@ -49,7 +49,7 @@ def run(argv=None):
                         "model's held-out test speakers")
     parser.add_argument('--output-dir', default='assets', help='where results.md, results.json '
                         'and the PNGs go (default: assets)')
-    parser.add_argument('--threads', type=int, default=2, help='torch threads')
+    parser.add_argument('--threads', type=int, default=2, help='torch and BLAS threads')
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     limit_threads(args.threads)
