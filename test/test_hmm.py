@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from ser_ros.core.hmm import dwell_transition_matrix, HMMParams, observations, OnlineHMMFilter
 from ser_ros.training.hmm_fit import filtered_accuracy, fit_gaussian_hmm, fit_hmm, \
-    scaled_likelihood_params, to_hmmlearn
+    out_of_fold_params, scaled_likelihood_params, to_hmmlearn
 
 
 def random_params(n_states=4, n_dims=4, seed=0):
@@ -120,6 +120,27 @@ def test_fit_hmm_learns_labelled_sequences_and_smoothing_helps():
     assert filtered_accuracy(params, sequences, labels) > raw_accuracy + 0.05
     gaussian = fit_gaussian_hmm(sequences, labels, n_states, 4.0, 0.5, em_iterations=5)
     assert filtered_accuracy(gaussian, sequences, labels) > raw_accuracy + 0.05
+
+
+def test_out_of_fold_emissions_never_saw_the_sequence_they_filter():
+    generator = np.random.default_rng(1)
+    n_states, sequences, labels = 3, [], []
+    for _ in range(6):
+        truth = np.repeat(generator.integers(0, n_states, size=4), 6)
+        sequences.append(observations(2.0 * np.eye(n_states)[truth]
+                                      + generator.normal(scale=1.5, size=(24, n_states))))
+        labels.append(truth)
+    per_sequence = out_of_fold_params('gaussian', sequences, labels, n_states, 4.0, 0.5,
+                                      em_iterations=0)
+    on_odd = fit_gaussian_hmm(sequences[1::2], labels[1::2], n_states, 4.0, 0.5,
+                              em_iterations=0)
+    on_even = fit_gaussian_hmm(sequences[0::2], labels[0::2], n_states, 4.0, 0.5,
+                               em_iterations=0)
+    for index, params in enumerate(per_sequence):
+        np.testing.assert_array_equal(params.means, (on_odd if index % 2 == 0 else on_even).means)
+    assert not np.allclose(on_odd.means, on_even.means)
+    scaled = out_of_fold_params('scaled_T2', sequences, labels, n_states, 4.0, 0.5)
+    np.testing.assert_array_equal(scaled[0].means, np.eye(n_states) / 2.0)
 
 
 def test_scaled_likelihood_scores_states_by_tempered_log_posteriors():

@@ -71,7 +71,8 @@ def streams():
 def test_the_chosen_smoothing_follows_the_rule(streams):
     labels = tiny_bundle().labels
     params = scaled_likelihood_params(len(labels), 1.0, dwell_s=4.0, hop_s=HOP_S)
-    weight, dwell_s, report = choose_smoothing(params, streams, labels, HOP_S, 1.0)
+    weight, dwell_s, report = choose_smoothing([params] * len(streams), streams, labels, HOP_S,
+                                               1.0)
     raw, candidates = report['raw'], report['candidates']
     chosen = next(row for row in candidates
                   if (row['emission_weight'], row['dwell_s']) == (weight, dwell_s))

@@ -116,6 +116,36 @@ def fit_gaussian_hmm(observation_sequences, label_sequences, n_states, dwell_s, 
     return refined if better else supervised
 
 
+def emission_fitters(n_states, dwell_s, hop_s, em_iterations=10, seed=0,
+                     temperatures=TEMPERATURES):
+    """
+    Return the emission candidates of :func:`fit_hmm`, by name.
+
+    Returns
+    -------
+    dict of str to callable
+        ``fit(observation_sequences, label_sequences) -> HMMParams`` of each candidate:
+        ``scaled_T<t>`` (nothing to fit) and ``gaussian``.
+
+    """
+    def gaussian(sequences, labels):
+        return fit_gaussian_hmm(sequences, labels, n_states, dwell_s, hop_s, em_iterations,
+                                seed)
+
+    def scaled(temperature):
+        return lambda sequences, labels: scaled_likelihood_params(n_states, temperature,
+                                                                  dwell_s, hop_s)
+    fitters = {f'scaled_T{t:g}': scaled(t) for t in temperatures}
+    fitters['gaussian'] = gaussian
+    return fitters
+
+
+def two_folds(n_sequences):
+    """Return the two folds (even and odd sequence indices) that candidates are scored on."""
+    folds = [list(range(0, n_sequences, 2)), list(range(1, n_sequences, 2))]
+    return folds if folds[1] else [folds[0], folds[0]]
+
+
 def fit_hmm(observation_sequences, label_sequences, n_states, dwell_s, hop_s, em_iterations=10,
             seed=0, temperatures=TEMPERATURES):
     """
@@ -123,10 +153,10 @@ def fit_hmm(observation_sequences, label_sequences, n_states, dwell_s, hop_s, em
 
     Candidates: the scaled likelihood at each temperature (:func:`scaled_likelihood_params`)
     and per-state Gaussians fitted with hmmlearn (:func:`fit_gaussian_hmm`). Each is scored by
-    the filtered accuracy on sequences it was not fitted on (two folds over the sequences),
-    the best is kept and refitted on all of them. Fitted Gaussians describe the validation
-    speakers' outputs closely and can transfer worse to new speakers than the classifier's own
-    posteriors; the out-of-sample score decides.
+    the filtered accuracy on sequences it was not fitted on (:func:`two_folds` over the
+    sequences), the best is kept and refitted on all of them. Fitted Gaussians describe the
+    validation speakers' outputs closely and can transfer worse to new speakers than the
+    classifier's own posteriors; the out-of-sample score decides.
 
     Parameters
     ----------
@@ -152,19 +182,8 @@ def fit_hmm(observation_sequences, label_sequences, n_states, dwell_s, hop_s, em
         Out-of-sample filtered accuracy of every candidate, and the one kept.
 
     """
-    def gaussian(sequences, labels):
-        return fit_gaussian_hmm(sequences, labels, n_states, dwell_s, hop_s, em_iterations,
-                                seed)
-
-    def scaled(temperature):
-        return lambda sequences, labels: scaled_likelihood_params(n_states, temperature,
-                                                                  dwell_s, hop_s)
-    candidates = {f'scaled_T{t:g}': scaled(t) for t in temperatures}
-    candidates['gaussian'] = gaussian
-    folds = [list(range(0, len(observation_sequences), 2)),
-             list(range(1, len(observation_sequences), 2))]
-    if not folds[1]:
-        folds = [folds[0], folds[0]]
+    candidates = emission_fitters(n_states, dwell_s, hop_s, em_iterations, seed, temperatures)
+    folds = two_folds(len(observation_sequences))
     report = {}
     for name, fit in candidates.items():
         accuracies = []
@@ -179,6 +198,41 @@ def fit_hmm(observation_sequences, label_sequences, n_states, dwell_s, hop_s, em
     report['kept'] = kept
     LOGGER.info('HMM fit: %s', report)
     return candidates[kept](observation_sequences, label_sequences), report
+
+
+def out_of_fold_params(kept, observation_sequences, label_sequences, n_states, dwell_s, hop_s,
+                       em_iterations=10, seed=0):
+    """
+    Return, for each sequence, the emissions of kind ``kept`` fitted on the other fold.
+
+    Choosing the smoothing strength on the sequences the emissions were fitted on would
+    score fitted Gaussians in-sample: they look better there than on new speakers, and slow
+    smoothing looks free. Filtering each sequence with an HMM that never saw it scores them
+    as the node will meet them. Emissions with nothing to fit come out the same for all; a
+    single sequence is fitted on itself.
+
+    Parameters
+    ----------
+    kept : str
+        The emission kind :func:`fit_hmm` kept (its report's ``kept``).
+    observation_sequences, label_sequences, n_states, dwell_s, hop_s, em_iterations, seed
+        As for :func:`fit_hmm`.
+
+    Returns
+    -------
+    list of HMMParams
+        One per sequence, in order.
+
+    """
+    fit = emission_fitters(n_states, dwell_s, hop_s, em_iterations, seed)[kept]
+    per_sequence = [None] * len(observation_sequences)
+    folds = two_folds(len(observation_sequences))
+    for fit_on, score_on in (folds, folds[::-1]):
+        params = fit([observation_sequences[i] for i in fit_on],
+                     [label_sequences[i] for i in fit_on])
+        for index in score_on:
+            per_sequence[index] = params
+    return per_sequence
 
 
 def filtered_accuracy(params, observation_sequences, label_sequences):

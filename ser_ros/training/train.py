@@ -50,7 +50,7 @@ from ser_ros.training.config import load_config, OptimiserSettings, TrainingConf
 from ser_ros.training.dataset import balancing_weights, CropMaker, DatasetError, \
     LabelledAudio, load_labelled_audio, speaker_split, utterance_frames
 from ser_ros.training.evaluation import adapted_statistics, classify, evaluate_bundle, scores
-from ser_ros.training.hmm_fit import fit_hmm
+from ser_ros.training.hmm_fit import fit_hmm, out_of_fold_params
 from ser_ros.training.smoothing import DELAY_ALLOWANCE_S, fit_calibration, labelled_windows, \
     validation_streams
 import torch
@@ -197,14 +197,19 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
     return history
 
 
-def calibrate(bundle, streams, hmm_report):
+def calibrate(bundle, streams, hmm_report, em_iterations, seed):
     """
     Fit ``bundle``'s calibration and dwell on validation streams; report them in ``hmm_report``.
 
     Sets ``bundle.calibration``, ``bundle.streaming.dwell_s`` and ``hmm_report['calibration']``
-    (see :func:`ser_ros.training.smoothing.fit_calibration`).
+    (see :func:`ser_ros.training.smoothing.fit_calibration`); each stream is filtered with the
+    kept emissions fitted on the other streams (``em_iterations`` and ``seed`` as for the HMM).
     """
-    bundle.calibration, dwell_s, hmm_report['calibration'] = fit_calibration(bundle, streams)
+    stream_params = out_of_fold_params(hmm_report['kept'], *labelled_windows(streams),
+                                       len(bundle.labels), bundle.streaming.dwell_s,
+                                       bundle.streaming.hop_s, em_iterations, seed)
+    bundle.calibration, dwell_s, hmm_report['calibration'] = fit_calibration(bundle, streams,
+                                                                             stream_params)
     bundle.streaming = replace(bundle.streaming, dwell_s=dwell_s)
     hmm_report.pop('dwell_sweep', None)
 
@@ -261,7 +266,7 @@ def train(config: TrainingConfig, progress: bool = True,
                                  np.random.default_rng(config.seed), config.hmm.pause_s)
     bundle.hmm, hmm_report = fit_hmm(*labelled_windows(streams), len(labels), streaming.dwell_s,
                                      streaming.hop_s, config.hmm.em_iterations, config.seed)
-    calibrate(bundle, streams, hmm_report)
+    calibrate(bundle, streams, hmm_report, config.hmm.em_iterations, config.seed)
     training_time_s = time.monotonic() - started
     bundle.metadata = {
         'ser_ros_version': __version__, 'date': datetime.date.today().isoformat(),
@@ -326,7 +331,7 @@ def recalibrate(folder, config: TrainingConfig, progress: bool = True) -> ModelB
     streams = validation_streams(bundle, data.of_speakers(split['validation']),
                                  bundle.build_model(), np.random.default_rng(seed),
                                  config.hmm.pause_s)
-    calibrate(bundle, streams, metadata['hmm_fit'])
+    calibrate(bundle, streams, metadata['hmm_fit'], config.hmm.em_iterations, seed)
     write_report(bundle, config, history, data.of_speakers(split['test']),
                  os.path.join(folder, 'report'), progress)
     save_bundle(bundle, folder)
