@@ -22,7 +22,7 @@ from ser_ros.core.model import BiLSTMClassifier, ModelConfig
 from ser_ros.training.baseline import group_standardised, SvmBaseline
 from ser_ros.training.config import OptimiserSettings
 from ser_ros.training.dataset import LabelledAudio
-from ser_ros.training.evaluation import predictions_among
+from ser_ros.training.evaluation import predictions_among, window_unweighted_accuracy
 from ser_ros.training.train import corpus_label_mask, learning_rate_schedule
 from synthetic import RATE_HZ, speech_like
 import torch
@@ -55,6 +55,19 @@ def test_predictions_are_restricted_to_the_allowed_labels_and_silence_is_a_miss(
     probabilities = np.array([[0.1, 0.6, 0.3, 0.0], [0.2, 0.1, 0.3, 0.4], [0, 0, 0, 0]])
     assert predictions_among(probabilities).tolist() == [1, 3, -1]
     assert predictions_among(probabilities, [0, 2]).tolist() == [2, 2, -1]
+
+
+def test_windows_are_scored_alone_against_their_recording_label():
+    truth = np.array([0, 1, 2])
+    windows = np.array([[0.9, 0.1, 0.0, 0.0], [0.2, 0.7, 0.1, 0.0], [0.0, 0.6, 0.4, 0.0],
+                        [0.1, 0.0, 0.8, 0.1], [0.0, 0.0, 0.4, 0.6]])
+    window_utterances = np.array([0, 0, 1, 2, 2])
+    # Recall per label: neutral 1/2, happy 1/1, sad 1/2 (the last window is a miss).
+    assert window_unweighted_accuracy(truth, windows, window_utterances, LABELS) == \
+        pytest.approx((0.5 + 1.0 + 0.5) / 3)
+    # Among labels 0 and 2 only: neutral 2/2, happy 0/1 (its window says sad), sad 2/2.
+    assert window_unweighted_accuracy(truth, windows, window_utterances, LABELS, [0, 2]) == \
+        pytest.approx((1.0 + 0.0 + 1.0) / 3)
 
 
 def test_group_standardisation_centres_each_group():

@@ -66,6 +66,22 @@ def utterance_probabilities(bundle, data, condition, model=None, progress=True, 
     """
     Stream every recording of ``data`` through the recogniser; return its label probabilities.
 
+    Parameters are those of :func:`stream_probabilities`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_utterances, n_labels)
+        Normalised geometric mean of the speech windows' probabilities; all zeros where no
+        window had speech.
+
+    """
+    return stream_probabilities(bundle, data, condition, model, progress, stats)[0]
+
+
+def stream_probabilities(bundle, data, condition, model=None, progress=True, stats=None):
+    """
+    Stream every recording of ``data`` through the recogniser; return utterance and windows.
+
     Parameters
     ----------
     bundle : ser_ros.core.bundle.ModelBundle
@@ -83,9 +99,14 @@ def utterance_probabilities(bundle, data, condition, model=None, progress=True, 
 
     Returns
     -------
-    numpy.ndarray, shape (n_utterances, n_labels)
-        Normalised geometric mean of the speech windows' probabilities; all zeros where no
-        window had speech.
+    utterances : numpy.ndarray, shape (n_utterances, n_labels)
+        Normalised geometric mean of each recording's speech windows' probabilities; all zeros
+        where no window had speech.
+    windows : numpy.ndarray, shape (n_windows, n_labels)
+        The raw (unsmoothed) probabilities of every speech window, what the node publishes
+        before its HMM filter, in recording order.
+    window_utterances : numpy.ndarray, shape (n_windows,), int
+        The recording each window belongs to.
 
     """
     if condition not in CONDITIONS:
@@ -96,14 +117,21 @@ def utterance_probabilities(bundle, data, condition, model=None, progress=True, 
         stats = {}
     elif stats is None:
         stats = adapted_statistics(bundle, data)
-    probabilities = np.zeros((len(data), len(bundle.labels)))
+    n_labels = len(bundle.labels)
+    utterances = np.zeros((len(data), n_labels))
+    windows, window_utterances = [], []
     for index, (signal, group) in enumerate(tqdm(list(zip(data.signals, data.norm_groups)),
                                                  desc=condition, disable=not progress,
                                                  leave=False)):
         result = predict_utterance(recognizer, signal, stats.get(group, bundle.norm))
         if result.label is not None:
-            probabilities[index] = result.probabilities
-    return probabilities
+            utterances[index] = result.probabilities
+        speech = [estimate.raw_probabilities for estimate in result.estimates
+                  if estimate.raw_probabilities is not None]
+        windows.extend(speech)
+        window_utterances.extend([index] * len(speech))
+    return (utterances, np.array(windows).reshape(-1, n_labels),
+            np.array(window_utterances, dtype=int))
 
 
 def predictions_among(probabilities, allowed=None):
@@ -145,6 +173,32 @@ def classify(bundle, data, condition, model=None, progress=True, stats=None):
     """
     return predictions_among(utterance_probabilities(bundle, data, condition, model, progress,
                                                      stats))
+
+
+def window_unweighted_accuracy(truth, windows, window_utterances, labels, allowed=None):
+    """
+    Return the unweighted accuracy of the speech windows, each taken alone.
+
+    Parameters
+    ----------
+    truth : numpy.ndarray, shape (n_utterances,), int
+        Label index of each recording.
+    windows, window_utterances
+        See :func:`stream_probabilities`.
+    labels : list of str
+        Names of the label indices.
+    allowed : sequence of int, optional
+        See :func:`predictions_among`.
+
+    Returns
+    -------
+    float
+        Mean per-class recall over windows: what the node's raw output gets right, where the
+        utterance figure pools a recording's windows first.
+
+    """
+    return scores(np.asarray(truth)[window_utterances], predictions_among(windows, allowed),
+                  labels)['unweighted_accuracy']
 
 
 def scores(truth, predictions, labels):
@@ -225,9 +279,12 @@ def evaluate_bundle(bundle, data, output_dir, title, progress=True):
     os.makedirs(output_dir, exist_ok=True)
     results = {}
     for condition in CONDITIONS:
-        probabilities = utterance_probabilities(bundle, data, condition, progress=progress)
+        probabilities, windows, window_utterances = stream_probabilities(
+            bundle, data, condition, progress=progress)
         predictions = predictions_among(probabilities)
         results[condition] = scores(data.label_indices, predictions, bundle.labels)
+        results[condition]['window_unweighted_accuracy'] = window_unweighted_accuracy(
+            data.label_indices, windows, window_utterances, bundle.labels)
         results[condition]['calibration'] = calibration_summary(
             probabilities.max(axis=1), predictions == data.label_indices)
         plot_confusion(results[condition], bundle.labels,
@@ -244,6 +301,12 @@ def evaluate_bundle(bundle, data, output_dir, title, progress=True):
             markdown_table(results['adapted']), '', '![confusion](confusion_adapted.png)', '',
             '## Cold start (each recording alone, from the training statistics)', '',
             markdown_table(results['cold']), '', '![confusion](confusion_cold.png)', '',
+            '## Speech windows, each alone (what the node publishes before its HMM)', '',
+            '| normalisation | window unweighted accuracy | utterance unweighted accuracy |',
+            '|---|---:|---:|',
+            *(f"| {condition} | {results[condition]['window_unweighted_accuracy']:.1%} | "
+              f"{results[condition]['unweighted_accuracy']:.1%} |" for condition in CONDITIONS),
+            '',
             '## Calibration of the utterance confidences (top label, 10 bins)', '',
             f'The model is {calibration_text(bundle)}.', '',
             '| normalisation | ECE | mean confidence | accuracy |', '|---|---:|---:|---:|',

@@ -384,8 +384,13 @@ def write_report(bundle, config, history, test_data, folder, progress):
                                   'speakers', progress)
         bundle.metadata['test_ua'] = {condition: result['unweighted_accuracy']
                                       for condition, result in results.items()}
+        bundle.metadata['test_window_ua'] = {condition: result['window_unweighted_accuracy']
+                                             for condition, result in results.items()}
         lines += ['See [results.md](results.md) for the test speakers: unweighted accuracy '
-                  + ', '.join(f'{c} {r["unweighted_accuracy"]:.1%}' for c, r in results.items())]
+                  + ', '.join(f'{c} {r["unweighted_accuracy"]:.1%}' for c, r in results.items())
+                  + '; of the speech windows alone '
+                  + ', '.join(f'{c} {r["window_unweighted_accuracy"]:.1%}'
+                              for c, r in results.items())]
     with open(os.path.join(folder, 'report.md'), 'w') as stream:
         stream.write('\n'.join(lines) + '\n')
 
