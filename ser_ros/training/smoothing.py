@@ -24,9 +24,9 @@ then (:func:`fit_calibration`):
 2. the HMM emission weight and the dwell time are chosen together, each candidate scored by
    the bag scorer (:func:`ser_ros.tools.scoring.score_stream`) exactly as ``ser-bag evaluate``
    scores a bag: among the candidates whose window accuracy is at least the raw output's and
-   whose median change delay is at most :data:`DELAY_ALLOWANCE_S` longer than the raw
-   output's, the one with the fewest label changes per minute (the most accurate candidate
-   when none qualifies);
+   within :data:`ACCURACY_TOLERANCE` of the most accurate candidate's, and whose median change
+   delay is at most :data:`DELAY_ALLOWANCE_S` longer than the raw output's, the one with the
+   fewest label changes per minute (the most accurate candidate when none qualifies);
 3. the smoothed temperature is fitted on the filtered beliefs of that choice (least NLL).
 
 Steps 2 and 3 filter each stream with emissions fitted on the other validation speakers
@@ -58,6 +58,9 @@ EMISSION_WEIGHTS = (1.0, 0.7, 0.5, 0.35, 0.25)
 DWELLS_S = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
 #: How much later than the raw output the smoothed output may follow a change [s] (one hop).
 DELAY_ALLOWANCE_S = 0.5
+#: How much window accuracy the chosen smoothing may give up against the most accurate
+#: candidate, for fewer label changes (about the scoring noise of the validation streams).
+ACCURACY_TOLERANCE = 0.01
 #: Silence between two speakers' streams on the common clock [s]: longer than the scorer holds
 #: an estimate (so none stands for the next speaker), short beside a stream (so the changes per
 #: minute of the whole are hardly diluted).
@@ -284,7 +287,8 @@ def choose_smoothing(stream_params: list[HMMParams], streams: list[ValidationStr
                        for params, stream in zip(stream_params, streams)]
             candidates.append({'emission_weight': weight, 'dwell_s': dwell_s,
                                **kept(score_streams(streams, beliefs, labels))})
-    eligible = [row for row in candidates if row['accuracy'] >= raw['accuracy'] and
+    floor = max(raw['accuracy'], max(row['accuracy'] for row in candidates) - ACCURACY_TOLERANCE)
+    eligible = [row for row in candidates if row['accuracy'] >= floor and
                 row['median_delay_s'] <= raw['median_delay_s'] + DELAY_ALLOWANCE_S]
     chosen = min(eligible, key=lambda row: row['changes_per_minute']) if eligible else \
         max(candidates, key=lambda row: row['accuracy'])

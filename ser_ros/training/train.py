@@ -51,8 +51,8 @@ from ser_ros.training.dataset import balancing_weights, CropMaker, DatasetError,
     LabelledAudio, load_labelled_audio, speaker_split, utterance_frames
 from ser_ros.training.evaluation import adapted_statistics, classify, evaluate_bundle, scores
 from ser_ros.training.hmm_fit import fit_hmm, out_of_fold_params
-from ser_ros.training.smoothing import DELAY_ALLOWANCE_S, fit_calibration, labelled_windows, \
-    validation_streams
+from ser_ros.training.smoothing import ACCURACY_TOLERANCE, DELAY_ALLOWANCE_S, \
+    fit_calibration, labelled_windows, validation_streams
 import torch
 from tqdm import tqdm
 import yaml
@@ -365,8 +365,9 @@ def write_report(bundle, config, history, test_data, folder, progress):
              f"{fitted['smoothed_ece']['before']:.3f} -> {fitted['smoothed_ece']['after']:.3f})",
              '', '## Smoothing on the validation streams', '',
              'Chosen: the fewest label changes among the candidates at least as accurate as '
-             'the raw output whose median delay is at most '
-             f'{DELAY_ALLOWANCE_S:g} s longer (ECE before the smoothed temperature).', '',
+             f'the raw output and within {ACCURACY_TOLERANCE:.0%} of the most accurate, whose '
+             f'median delay is at most {DELAY_ALLOWANCE_S:g} s longer (each stream filtered '
+             'with emissions not fitted on it; ECE before the smoothed temperature).', '',
              '| output | emission weight | dwell [s] | window accuracy | changes / min | '
              'median delay [s] | ECE |', '|---|---:|---:|---:|---:|---:|---:|']
     smoothing = fitted['smoothing']
