@@ -17,6 +17,7 @@
 import numpy as np
 import pytest
 from ser_ros.core.features import FeatureConfig, FrameFeaturizer
+from ser_ros.core.normalization import NormStats
 from ser_ros.core.vad import VadConfig
 from ser_ros.training.corpora import Utterance
 from ser_ros.training.dataset import apply_channel, Augmentation, balancing_weights, Channel, \
@@ -146,3 +147,22 @@ def test_channel_reverberates_and_the_mp3_round_trip_keeps_length_and_level():
     error_db = 10 * np.log10(np.sum(error ** 2) / np.sum(signal[:len(signal) - delay] ** 2))
     assert -40 < error_db < -10
     assert Augmentation().channel(np.random.default_rng(0), 16000).room is None
+
+
+def test_crops_are_standardised_with_the_prior_as_the_node_does_before_it_knows_the_speaker():
+    config = FeatureConfig()
+    data = LabelledAudio([speech_like(3.0, seed=i) for i in range(2)], np.array([0, 1]),
+                         ['s1', 's1'], ['c'] * 2, ['p0', 'p1'], ['s1', 's1'], ['a', 'b'])
+    featurizer = FrameFeaturizer(config)
+    still = {'gain_db': (0.0, 0.0), 'tilt': (0.0, 0.0), 'noise_probability': 0.0,
+             'speed_probability': 0.0}
+    speaker = NormStats.of(np.concatenate([featurizer.frames(s)[0] for s in data.signals]))
+    prior = NormStats(speaker.mean + 3 * speaker.std, speaker.std)
+    early = CropMaker(featurizer, VadConfig(), 2.0,
+                      Augmentation(prior_probability=1.0, heard_s=(0.0, 0.0), **still), prior)
+    known = CropMaker(featurizer, VadConfig(), 2.0, Augmentation(**still), prior)
+    shift = early.windows(data, np.random.default_rng(0)).mean(axis=(0, 1))[:config.n_cepstra]
+    assert np.all(shift < -2.0)
+    assert np.abs(known.windows(data, np.random.default_rng(0)).mean(axis=(0, 1))).max() < 1.0
+    with pytest.raises(ValueError, match='prior'):
+        CropMaker(featurizer, VadConfig(), 2.0, Augmentation(prior_probability=0.5))

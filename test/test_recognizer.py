@@ -20,6 +20,7 @@ import sys
 
 import numpy as np
 import pytest
+from ser_ros.core.normalization import AdaptiveNormalizer, NormStats
 from ser_ros.core.recognizer import MAX_SPEAKERS, predict_utterance, StreamingRecognizer
 from synthetic import noise, RATE_HZ, silence, speech_like, tiny_bundle
 
@@ -189,3 +190,19 @@ def test_limit_threads_caps_torch_and_the_blas_pools():
     counts = json.loads(subprocess.run([sys.executable, '-c', script], check=True,
                                        capture_output=True, text=True).stdout)
     assert len(counts) >= 2 and set(counts) == {1}
+
+
+def test_blend_is_what_the_running_normaliser_holds_after_hearing_a_speaker():
+    generator = np.random.default_rng(0)
+    population = generator.normal(0.0, 1.0, (1000, 3))
+    speaker = generator.normal([2.0, -1.0, 0.5], [0.5, 2.0, 1.0], (300, 3))
+    prior = NormStats.of(population)
+    normalizer = AdaptiveNormalizer(prior, frame_hop_s=0.01, prior_s=10.0, horizon_s=1e9)
+    normalizer.update(speaker)
+    heard_s = len(speaker) * 0.01
+    blended = NormStats.of(speaker).blend(prior, 10.0 / (10.0 + heard_s))
+    pooled = NormStats.of(np.concatenate([population, speaker]))
+    for stats in (normalizer.current, pooled):
+        np.testing.assert_allclose(blended.mean, stats.mean, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(blended.std, stats.std, rtol=1e-4)
+    assert np.array_equal(prior.blend(prior, 0.3).mean, prior.mean)

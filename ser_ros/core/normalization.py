@@ -58,6 +58,28 @@ class NormStats:
         """Standardise ``frames`` (..., n_cepstra) with these statistics."""
         return ((frames - self.mean) / self.std).astype(np.float32)
 
+    def blend(self, other: 'NormStats', weight: float) -> 'NormStats':
+        """
+        Return the statistics of a pool with ``weight`` of ``other``'s frames, the rest these.
+
+        What :class:`AdaptiveNormalizer` holds after ``heard_s`` seconds of a speaker whose
+        statistics these are, from a prior worth ``prior_s`` seconds, is
+        ``speaker.blend(prior, prior_s / (prior_s + heard_s))`` (forgetting aside).
+
+        Parameters
+        ----------
+        other : NormStats
+            The statistics pooled in (e.g. the training prior).
+        weight : float
+            Share of ``other`` in the pool, in [0, 1].
+
+        """
+        mean = (1 - weight) * self.mean.astype(np.float64) + weight * other.mean
+        second_moment = (1 - weight) * (self.std.astype(np.float64) ** 2 + self.mean ** 2.0) \
+            + weight * (other.std.astype(np.float64) ** 2 + other.mean ** 2.0)
+        variance = np.maximum(second_moment - mean ** 2, VARIANCE_FLOOR)
+        return NormStats(mean.astype(np.float32), np.sqrt(variance).astype(np.float32))
+
 
 class AdaptiveNormalizer:
     """

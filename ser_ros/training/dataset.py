@@ -287,6 +287,12 @@ class Augmentation:
         decoder the node reads with (:func:`mp3_round_trip`).
     codec_kbps : tuple of float
         Range of that encoder's bit rate [kbit/s]; LAME takes the nearest rate it has.
+    prior_probability : float
+        Chance that a crop is standardised as the node does before it knows the speaker well:
+        with the speaker's statistics pooled with the training prior (the node's warm start,
+        worth ``streaming.norm_prior_s`` of speech) instead of the speaker's alone.
+    heard_s : tuple of float
+        Range of the speech [s] the node has heard of the speaker by then.
 
     """
 
@@ -304,6 +310,8 @@ class Augmentation:
     rt60_s: tuple[float, float] = (0.2, 0.8)
     codec_probability: float = 0.0
     codec_kbps: tuple[float, float] = (24.0, 64.0)
+    prior_probability: float = 0.0
+    heard_s: tuple[float, float] = (0.0, 30.0)
 
     def channel(self, generator, sample_rate_hz):
         """Draw one speaker's recording chain for one epoch; return a :class:`Channel`."""
@@ -514,15 +522,25 @@ class CropMaker:
         Crop length: the streaming window [s].
     augmentation : Augmentation or None
         None makes clean, centred crops.
+    prior : ser_ros.core.normalization.NormStats, optional
+        The training statistics the node starts from (needed for
+        ``augmentation.prior_probability``).
+    prior_s : float
+        Seconds of speech the node takes the prior to be worth (``streaming.norm_prior_s``).
 
     """
 
-    def __init__(self, featurizer, vad_config, window_s, augmentation=None):
+    def __init__(self, featurizer, vad_config, window_s, augmentation=None, prior=None,
+                 prior_s=10.0):
         self.featurizer = featurizer
         self.vad_config = vad_config
         self.config = featurizer.config
         self.length = int(round(window_s * self.config.sample_rate_hz))
         self.augmentation = augmentation
+        self.prior = prior
+        self.prior_s = prior_s
+        if augmentation and augmentation.prior_probability > 0 and prior is None:
+            raise ValueError('augmentation.prior_probability needs the prior statistics')
         self._bounds = {}
 
     def windows(self, data, generator):
@@ -564,11 +582,21 @@ class CropMaker:
             cepstra.append(frames)
             speech.append(speech_frames_of(self.vad_config, self.config, piece, energy_db))
         stats = group_statistics(cepstra, speech, data.norm_groups)
-        windows = np.stack([model_input(stats[group].apply(frames), self.config)
+        windows = np.stack([model_input(self._statistics(stats[group], generator).apply(frames),
+                                        self.config)
                             for frames, group in zip(cepstra, data.norm_groups)])
         if self.augmentation:
             mask_windows(windows, self.augmentation, self.config.frame_hop_s, generator)
         return windows
+
+    def _statistics(self, group_stats, generator):
+        """Return the statistics to standardise a crop with (see ``prior_probability``)."""
+        augmentation = self.augmentation
+        if not augmentation or augmentation.prior_probability == 0 or \
+                generator.random() >= augmentation.prior_probability:
+            return group_stats
+        heard_s = generator.uniform(*augmentation.heard_s)
+        return group_stats.blend(self.prior, self.prior_s / (self.prior_s + heard_s))
 
 
 def group_statistics(cepstra, speech, groups):

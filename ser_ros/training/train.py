@@ -256,7 +256,8 @@ def train(config: TrainingConfig, progress: bool = True,
                          model_config=model.config, norm=prior,
                          hmm=placeholder_hmm(len(labels), streaming), streaming=streaming,
                          vad=vad_config, state_dict=model.state_dict(), name=config.name)
-    crop_maker = CropMaker(featurizer, vad_config, streaming.window_s, config.augmentation)
+    crop_maker = CropMaker(featurizer, vad_config, streaming.window_s, config.augmentation,
+                           prior, streaming.norm_prior_s)
     history = train_network(model, parts['train'], parts['validation'], bundle, crop_maker,
                             config.training, generator, progress)
     bundle.state_dict = model.state_dict()
