@@ -140,10 +140,31 @@ def emission_fitters(n_states, dwell_s, hop_s, em_iterations=10, seed=0,
     return fitters
 
 
-def two_folds(n_sequences):
-    """Return the two folds (even and odd sequence indices) that candidates are scored on."""
+def cross_fitted(fit, observation_sequences, label_sequences):
+    """
+    Fit on each of two folds (even and odd sequence indices), for use on the other.
+
+    Parameters
+    ----------
+    fit : callable
+        ``fit(observation_sequences, label_sequences) -> HMMParams`` (:func:`emission_fitters`).
+    observation_sequences, label_sequences
+        As for :func:`fit_hmm`.
+
+    Returns
+    -------
+    list of (HMMParams, list of int)
+        The emissions fitted on one fold and the indices of the sequences they did not see;
+        a single sequence is both.
+
+    """
+    n_sequences = len(observation_sequences)
     folds = [list(range(0, n_sequences, 2)), list(range(1, n_sequences, 2))]
-    return folds if folds[1] else [folds[0], folds[0]]
+    if not folds[1]:
+        folds = [folds[0], folds[0]]
+    return [(fit([observation_sequences[i] for i in fit_on],
+                 [label_sequences[i] for i in fit_on]), score_on)
+            for fit_on, score_on in (folds, folds[::-1])]
 
 
 def fit_hmm(observation_sequences, label_sequences, n_states, dwell_s, hop_s, em_iterations=10,
@@ -153,10 +174,10 @@ def fit_hmm(observation_sequences, label_sequences, n_states, dwell_s, hop_s, em
 
     Candidates: the scaled likelihood at each temperature (:func:`scaled_likelihood_params`)
     and per-state Gaussians fitted with hmmlearn (:func:`fit_gaussian_hmm`). Each is scored by
-    the filtered accuracy on sequences it was not fitted on (:func:`two_folds` over the
-    sequences), the best is kept and refitted on all of them. Fitted Gaussians describe the
-    validation speakers' outputs closely and can transfer worse to new speakers than the
-    classifier's own posteriors; the out-of-sample score decides.
+    the filtered accuracy on sequences it was not fitted on (:func:`cross_fitted`), the best
+    is kept and refitted on all of them. Fitted Gaussians describe the validation speakers'
+    outputs closely and can transfer worse to new speakers than the classifier's own
+    posteriors; the out-of-sample score decides.
 
     Parameters
     ----------
@@ -183,17 +204,12 @@ def fit_hmm(observation_sequences, label_sequences, n_states, dwell_s, hop_s, em
 
     """
     candidates = emission_fitters(n_states, dwell_s, hop_s, em_iterations, seed, temperatures)
-    folds = two_folds(len(observation_sequences))
     report = {}
     for name, fit in candidates.items():
-        accuracies = []
-        for fit_on, score_on in (folds, folds[::-1]):
-            params = fit([observation_sequences[i] for i in fit_on],
-                         [label_sequences[i] for i in fit_on])
-            accuracies.append(filtered_accuracy(params, [observation_sequences[i]
-                                                         for i in score_on],
-                                                [label_sequences[i] for i in score_on]))
-        report[name] = float(np.mean(accuracies))
+        report[name] = float(np.mean([
+            filtered_accuracy(params, [observation_sequences[i] for i in score_on],
+                              [label_sequences[i] for i in score_on])
+            for params, score_on in cross_fitted(fit, observation_sequences, label_sequences)]))
     kept = max(report, key=report.get)
     report['kept'] = kept
     LOGGER.info('HMM fit: %s', report)
@@ -226,10 +242,7 @@ def out_of_fold_params(kept, observation_sequences, label_sequences, n_states, d
     """
     fit = emission_fitters(n_states, dwell_s, hop_s, em_iterations, seed)[kept]
     per_sequence = [None] * len(observation_sequences)
-    folds = two_folds(len(observation_sequences))
-    for fit_on, score_on in (folds, folds[::-1]):
-        params = fit([observation_sequences[i] for i in fit_on],
-                     [label_sequences[i] for i in fit_on])
+    for params, score_on in cross_fitted(fit, observation_sequences, label_sequences):
         for index in score_on:
             per_sequence[index] = params
     return per_sequence
