@@ -23,7 +23,9 @@ speaker and emotion with pauses: ``--bag`` with the speakers' turns shuffled tog
 people in turn), and ``<bag stem>_sequential.bag`` with each speaker's turns together, one
 speaker after the other. Runs the core over them offline and prints accuracy, unweighted
 accuracy, label changes per minute, change delay and calibration (ECE, mean confidence) of
-the raw BiLSTM stream and of the smoothed stream:
+the raw BiLSTM stream and of the smoothed stream, and the raw windows scored one by one (each
+against the utterance it overlaps most; all labels, and the corpus's labels as the benchmarks
+score them), which separates what the network gets wrong from what the stream's timing costs:
 
 - one speaker at a time: the sequential bag, told when the speaker changes (as the node's
   ``speaker_topic`` would be): each speaker starts from the training statistics, as in a bag
@@ -54,7 +56,8 @@ from ser_ros.core.bundle import calibration_text, load_bundle
 from ser_ros.core.recognizer import limit_threads, StreamingRecognizer
 from ser_ros.resources import default_model_path
 from ser_ros.tools.bags import read_truth, run_offline, write_bag
-from ser_ros.tools.scoring import estimates_as_published, score_stream, score_table
+from ser_ros.tools.scoring import (estimates_as_published, score_stream, score_table,
+                                   score_windows, window_table)
 from ser_ros.tools.streams import compose_stream, corpus_items, plan_turns
 from ser_ros.training.calibration import plot_reliability
 from ser_ros.training.corpora import parse_corpus
@@ -110,13 +113,24 @@ def speaker_changes(truth):
 
 
 def scored(bag, truth, recognizer, labels, name, told_speakers=False):
-    """Return the raw and smoothed rows of one offline run over ``bag``."""
+    """
+    Return the raw and smoothed rows of one offline run over ``bag``, and its windows' row.
+
+    Returns
+    -------
+    rows : list of (str, dict)
+        The raw and the smoothed stream (:func:`score_stream`).
+    windows : (str, dict)
+        The raw speech windows one by one (:func:`score_windows`).
+
+    """
     estimates = run_offline(bag, recognizer,
                             speaker_changes=speaker_changes(truth) if told_speakers else None)
-    return [(f'{name}: raw BiLSTM', score_stream(
+    rows = [(f'{name}: raw BiLSTM', score_stream(
                 estimates_as_published(estimates, labels, smoothed=False), truth)),
             (f'{name}: smoothed, dwell {recognizer.dwell_s:g} s',
              score_stream(estimates_as_published(estimates, labels), truth))]
+    return rows, (name, score_windows(estimates, truth, labels, recognizer.window_s))
 
 
 def main():
@@ -136,25 +150,30 @@ def main():
     shuffled, sequential = make_heldout_bags(bundle, args.bag, args.snr_db, args.speakers,
                                              args.corpus)
     truth, sequential_truth = read_truth(shuffled), read_truth(sequential)
-    rows = scored(sequential, sequential_truth, StreamingRecognizer(bundle), labels,
-                  'one speaker at a time', told_speakers=True)
-    rows += scored(shuffled, truth, StreamingRecognizer(bundle), labels, 'speakers in turn')
-    rows += scored(shuffled, truth, StreamingRecognizer(bundle), labels,
-                   'speakers in turn, told who speaks', told_speakers=True)
+    runs = [scored(sequential, sequential_truth, StreamingRecognizer(bundle), labels,
+                   'one speaker at a time', told_speakers=True),
+            scored(shuffled, truth, StreamingRecognizer(bundle), labels, 'speakers in turn'),
+            scored(shuffled, truth, StreamingRecognizer(bundle), labels,
+                   'speakers in turn, told who speaks', told_speakers=True)]
+    rows = [row for run_rows, _ in runs for row in run_rows]
+    windows = [window_row for _, window_row in runs]
     for dwell_s in DWELLS_S:
         rows += scored(shuffled, truth, StreamingRecognizer(bundle, dwell_s=dwell_s), labels,
-                       'speakers in turn')[1:]
+                       'speakers in turn')[0][1:]
     if bundle.calibrated:
         rows += scored(shuffled, truth, StreamingRecognizer(replace(bundle, calibration=None)),
-                       labels, 'speakers in turn, uncalibrated')
+                       labels, 'speakers in turn, uncalibrated')[0]
     minutes = (truth[-1].end_s - truth[0].start_s) / 60
     print(f'{shuffled} and {sequential}: {len(truth)} utterances, {minutes:.1f} min, '
           f'{len({s.speaker for s in truth})} speakers never heard; {bundle.name}, '
           f'{calibration_text(bundle)}\n')
     print(score_table(rows))
+    print('\nThe raw windows one by one, each against the utterance it overlaps most:\n')
+    print(window_table(windows))
     stem = os.path.splitext(os.path.normpath(shuffled))[0]
     with open(stem + '_smoothing.json', 'w') as out:
-        json.dump(dict(rows), out, indent=1)
+        json.dump(dict(rows) | {f'{name}: raw windows': score for name, score in windows},
+                  out, indent=1)
     plot_reliability(rows[:6], stem + '_reliability.png', os.path.basename(shuffled))
     print(f'\n{stem}_smoothing.json, {stem}_reliability.png')
     return 0

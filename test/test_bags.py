@@ -21,11 +21,11 @@ from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import Reader
 from ser_ros.core.audio import AudioFormat
 from ser_ros.core.bundle import save_bundle
-from ser_ros.core.recognizer import StreamingRecognizer
+from ser_ros.core.recognizer import Estimate, StreamingRecognizer
 from ser_ros.ros.bag_live import run_live
 from ser_ros.tools.bags import read_published, read_truth, run_offline, truth_csv_path, \
     typestore, write_bag
-from ser_ros.tools.scoring import estimates_as_published, score_stream
+from ser_ros.tools.scoring import estimates_as_published, score_stream, score_windows
 from ser_ros.tools.streams import compose_stream, Segment
 from std_msgs.msg import String
 from synthetic import speech_like, tiny_bundle
@@ -48,6 +48,34 @@ def test_score_stream_on_a_hand_made_case():
     assert score['median_delay_s'] == pytest.approx(1.0)
     assert score['changes_detected'] == 1.0
     assert score['changes_per_minute'] == pytest.approx(1 / (5 / 60))
+
+
+def test_score_windows_on_a_hand_made_case():
+    labels = ['neutral', 'angry', 'sad']
+    segments = [Segment(0.0, 3.0, 'angry', 'a:1'), Segment(3.5, 6.0, 'sad', 'a:1'),
+                Segment(6.5, 9.0, 'neutral', 'b:2')]
+
+    def window(end_s, probabilities, is_speech=True):
+        probabilities = np.array(probabilities)
+        return Estimate(end_s, is_speech, 1.0, None, 0.0, probabilities,
+                        probabilities if is_speech else None)
+
+    estimates = [window(2.0, [0.2, 0.7, 0.1]),   # inside the angry utterance: right
+                 window(3.0, [0.1, 0.3, 0.6]),   # inside it too: wrong
+                 window(4.5, [0.1, 0.7, 0.2]),   # 0.5 s angry, 1 s sad: sad's; wrong
+                 window(5.0, [0.2, 0.2, 0.6], is_speech=False),   # not speech: not scored
+                 window(6.0, [0.1, 0.2, 0.7]),   # inside the sad utterance: right
+                 window(9.0, [0.1, 0.5, 0.4])]   # inside neutral, corpus b has only neutral
+    score = score_windows(estimates, segments, labels, window_s=2.0)
+    assert score['windows'] == 5
+    assert score['inside_share'] == pytest.approx(4 / 5)
+    assert score['accuracy'] == pytest.approx(2 / 5)
+    assert score['accuracy_inside'] == pytest.approx(2 / 4)
+    assert score['accuracy_straddling'] == 0.0
+    # Restricted to corpus b's one label the last window is right: 3 of 5; corpus a's UA is
+    # (angry 1/2 + sad 1/2) / 2, corpus b's 1.
+    assert score['accuracy_restricted'] == pytest.approx(3 / 5)
+    assert score['unweighted_accuracy_restricted'] == pytest.approx((0.5 + 1) / 2)
 
 
 @pytest.fixture(scope='module')

@@ -148,6 +148,90 @@ def estimates_as_published(estimates, labels, smoothed=True):
     return published
 
 
+def score_windows(estimates, segments, labels, window_s):
+    """
+    Score the raw speech windows one by one, each against the utterance it overlaps most.
+
+    Where :func:`score_stream` asks what a subscriber hears over time (an estimate stands until
+    the next one, so the start of each utterance hears windows of the previous one), this asks
+    what the network says about each window, as the trainer's window figures do; with the
+    arg-max over all labels, and restricted to the labels the window's corpus has in the
+    stream (``corpus:id`` speakers), as the benchmarks restrict them.
+
+    Parameters
+    ----------
+    estimates : list of ser_ros.core.recognizer.Estimate
+        The recogniser's output, in time order.
+    segments : list of ser_ros.tools.streams.Segment
+        Ground truth, in time order.
+    labels : list of str
+        The model's labels.
+    window_s : float
+        Window length [s]; a window ends at its estimate's stamp.
+
+    Returns
+    -------
+    dict
+        windows (speech windows over an utterance), inside_share (share lying within one
+        utterance), accuracy, accuracy_inside, accuracy_straddling, accuracy_restricted,
+        unweighted_accuracy_restricted (mean over the corpora of their mean over emotions).
+
+    """
+    starts = np.array([segment.start_s for segment in segments])
+    corpus_labels = {}
+    for segment in segments:
+        corpus_labels.setdefault(segment.speaker.split(':')[0], set()).add(segment.label)
+    truth, predicted, restricted, inside, corpora = [], [], [], [], []
+    for estimate in estimates:
+        if not estimate.is_speech:
+            continue
+        begin_s, end_s = estimate.end_time_s - window_s, estimate.end_time_s
+        last = int(np.searchsorted(starts, end_s, side='right'))
+        overlaps = [(min(end_s, segments[i].end_s) - max(begin_s, segments[i].start_s), i)
+                    for i in range(int(np.searchsorted(starts, begin_s, side='right')) - 1, last)
+                    if i >= 0]
+        overlap_s, index = max(overlaps, default=(0.0, -1))
+        if overlap_s <= 0:
+            continue
+        segment = segments[index]
+        corpus = segment.speaker.split(':')[0]
+        allowed = np.array([label in corpus_labels[corpus] for label in labels])
+        probabilities = np.asarray(estimate.raw_probabilities)
+        truth.append(segment.label)
+        predicted.append(labels[int(np.argmax(probabilities))])
+        restricted.append(labels[int(np.argmax(np.where(allowed, probabilities, -np.inf)))])
+        inside.append(overlap_s >= window_s - 1e-6)
+        corpora.append(corpus)
+    truth, inside, corpora = np.array(truth), np.array(inside, dtype=bool), np.array(corpora)
+    correct = np.array(predicted) == truth
+    correct_restricted = np.array(restricted) == truth
+    per_corpus = [np.mean([correct_restricted[(corpora == corpus) & (truth == label)].mean()
+                           for label in sorted(set(truth[corpora == corpus]))])
+                  for corpus in sorted(set(corpora))]
+    return {
+        'windows': len(truth), 'inside_share': float(inside.mean()),
+        'accuracy': float(correct.mean()),
+        'accuracy_inside': float(correct[inside].mean()) if inside.any() else float('nan'),
+        'accuracy_straddling': (float(correct[~inside].mean()) if (~inside).any()
+                                else float('nan')),
+        'accuracy_restricted': float(correct_restricted.mean()),
+        'unweighted_accuracy_restricted': float(np.mean(per_corpus)),
+    }
+
+
+def window_table(rows):
+    """Return a markdown table of named window scores (``[(name, score_windows dict)]``)."""
+    lines = ['| raw windows | windows | within one utterance | accuracy | within | straddling '
+             '| accuracy, corpus labels | UA, corpus labels |',
+             '|---|---:|---:|---:|---:|---:|---:|---:|']
+    for name, score in rows:
+        lines.append(f"| {name} | {score['windows']} | {score['inside_share']:.0%} | "
+                     f"{score['accuracy']:.1%} | {score['accuracy_inside']:.1%} | "
+                     f"{score['accuracy_straddling']:.1%} | {score['accuracy_restricted']:.1%} | "
+                     f"{score['unweighted_accuracy_restricted']:.1%} |")
+    return '\n'.join(lines)
+
+
 def score_table(rows):
     """Return a markdown table of named scores (``[(name, score dict)]``)."""
     lines = ['| stream | accuracy | UA | coverage | changes/min | median delay [s] | '
