@@ -16,7 +16,7 @@
 Does the recipe generalise to people and languages it never heard? Measured against a baseline.
 
     python bench/generalisation.py [--quick] [--epochs N] [--jobs 2] [--only loco|ravdess8]
-                                   [--rescore] [key=value config overrides ...]
+                                   [--rescore [--output-root A,B]] [key=value config overrides ...]
 
 In one run, on the four shared corpora (RAVDESS English, URDU Urdu, nEMO Polish, ASED Amharic):
 
@@ -34,7 +34,8 @@ Prints progress as the folds finish, then markdown tables; writes the figures as
 ``--quick`` trains 5 epochs and 2 RAVDESS folds, for development; ``--epochs`` sets the
 epochs of every split (the one-cycle schedule anneals over them); ``--rescore`` scores the
 bundles an earlier run of the same overrides left in ``--output-root`` (a new figure for old
-models) instead of training them.
+models) instead of training them; given several roots (runs of other seeds), it scores their
+ensemble: the normalised geometric mean of the models' probabilities, window by window.
 """
 
 import argparse
@@ -44,6 +45,8 @@ import os
 import statistics
 import sys
 import time
+
+import numpy as np
 
 from ser_ros.core.bundle import load_bundle
 from ser_ros.core.recognizer import limit_threads
@@ -79,7 +82,34 @@ def flow(corpus_entries):
                            for entry in corpus_entries) + ']'
 
 
-def run_task(task, data_root, output_root, epochs, extra, rescore=False):
+def ensemble_probabilities(bundles, data, condition):
+    """
+    Stream ``data`` through every bundle; return the normalised geometric mean of their outputs.
+
+    Returns
+    -------
+    utterances, windows, window_utterances
+        As :func:`ser_ros.training.evaluation.stream_probabilities` (one bundle: its own).
+
+    """
+    outputs = [stream_probabilities(bundle, data, condition, progress=False)
+               for bundle in bundles]
+    window_utterances = outputs[0][2]
+    if any(not np.array_equal(output[2], window_utterances) for output in outputs[1:]):
+        raise SystemExit('generalisation: the models gate different windows; an ensemble '
+                         'needs the same voice-activity gate')
+
+    def geometric_mean(probabilities):
+        log_mean = np.mean(np.log(np.maximum(probabilities, 1e-12)), axis=0)
+        mean = np.exp(log_mean - log_mean.max(axis=-1, keepdims=True))
+        mean /= mean.sum(axis=-1, keepdims=True)
+        return np.where(probabilities.sum(axis=(0, 2))[:, None] > 0, mean, 0.0)
+
+    return (geometric_mean(np.stack([output[0] for output in outputs])),
+            geometric_mean(np.stack([output[1] for output in outputs])), window_utterances)
+
+
+def run_task(task, data_root, output_roots, epochs, extra, rescore=False):
     """
     Train and score one split (recipe and SVM); return its figures.
 
@@ -89,14 +119,15 @@ def run_task(task, data_root, output_root, epochs, extra, rescore=False):
         ``('loco', held_out_corpus)`` or ``('ravdess8', fold)``.
     data_root : str
         Folder of the shared corpora.
-    output_root : str
-        Where the trained bundles go.
+    output_roots : list of str
+        Where the trained bundles go (the first); with ``rescore``, where the bundles to score
+        are (several: their ensemble).
     epochs : int or None
         Training epochs (None: the configuration's).
     extra : list of str
         Further ``key=value`` overrides (the levers under test).
     rescore : bool
-        Score the bundle an earlier run left in ``output_root`` instead of training one.
+        Score the bundles an earlier run left in ``output_roots`` instead of training one.
 
     """
     limit_threads(1)
@@ -116,14 +147,18 @@ def run_task(task, data_root, output_root, epochs, extra, rescore=False):
     overrides = [f'corpora={flow(training_corpora)}', f'labels=[{", ".join(labels)}]',
                  'label_map={' + ', '.join(f'{k}: {v or "null"}'
                                            for k, v in label_map.items()) + '}',
-                 *split, f'name=gen_{name}', f'output={os.path.join(output_root, name)}']
+                 *split, f'name=gen_{name}', f'output={os.path.join(output_roots[0], name)}']
     if epochs:
         overrides += [f'training.epochs={epochs}', f'training.patience={epochs}']
     config = load_config('config/train.yaml', overrides + list(extra))
     rate = config.features.sample_rate_hz
     data = load_labelled_audio(config.corpus_dicts(), labels, label_map, rate, progress=False)
-    bundle = load_bundle(config.output) if rescore else train(config, progress=False, data=data)
+    bundles = ([load_bundle(os.path.join(root, name)) for root in output_roots] if rescore
+               else [train(config, progress=False, data=data)])
+    bundle = bundles[0]
     split_speakers = bundle.metadata['split']
+    if any(other.metadata['split']['test'] != split_speakers['test'] for other in bundles[1:]):
+        raise SystemExit(f'generalisation: the bundles of {name} hold out other speakers')
     if protocol == 'loco':
         test = load_labelled_audio([everything[which]], labels, label_map, rate, progress=False)
     else:
@@ -134,8 +169,8 @@ def run_task(task, data_root, output_root, epochs, extra, rescore=False):
               'labels': [labels[index] for index in allowed],
               'epochs': bundle.metadata['epochs_run']}
     for condition in CONDITIONS:
-        utterances, windows, window_utterances = stream_probabilities(bundle, test, condition,
-                                                                      progress=False)
+        utterances, windows, window_utterances = ensemble_probabilities(bundles, test,
+                                                                        condition)
         result[f'ua_{condition}'] = scores(
             test.label_indices, predictions_among(utterances, allowed),
             labels)['unweighted_accuracy']
@@ -176,7 +211,10 @@ def main():
                         "configuration's; 5 with --quick)")
     parser.add_argument('--jobs', type=int, default=2, help='splits trained at once')
     parser.add_argument('--data', default=shared_data_folder(), help='the shared corpora')
-    parser.add_argument('--output-root', default='runs/generalisation')
+    parser.add_argument('--output-root', default='runs/generalisation',
+                        type=lambda text: text.split(','),
+                        help='where the bundles go; with --rescore, comma-separated roots of '
+                        'runs to score as an ensemble')
     parser.add_argument('--output', default='bench/generalisation.json')
     parser.add_argument('--only', choices=['loco', 'ravdess8'], help='one protocol only')
     parser.add_argument('--rescore', action='store_true', help='score the bundles an earlier '
@@ -193,8 +231,10 @@ def main():
     epochs = args.epochs or (QUICK['epochs'] if args.quick else None)
     started = time.monotonic()
     rows = []
+    if len(args.output_root) > 1 and not args.rescore:
+        parser.error('several --output-root are an ensemble to --rescore')
     report = {'quick': args.quick, 'epochs': epochs, 'overrides': args.overrides,
-              'rescored': args.rescore, 'rows': rows}
+              'rescored': args.rescore, 'output_roots': args.output_root, 'rows': rows}
     os.makedirs(os.path.dirname(args.output) or '.', exist_ok=True)
     with ProcessPoolExecutor(args.jobs) as pool:
         futures = [pool.submit(run_task, task, args.data, args.output_root, epochs,
