@@ -116,12 +116,20 @@ GOOD_INFO = AudioInfo(channels=1, sample_rate=16000, sample_format='S16LE', bitr
                       coding_format='wave')
 
 
-def open_stream(peer):
-    """Publish a valid AudioInfo and return (info, audio) publishers once the node listens."""
+def open_stream(peer, listener):
+    """
+    Publish a valid AudioInfo; return (info, audio) publishers once the node has the format.
+
+    The audio subscription can match before the latched AudioInfo is delivered (two topics,
+    two discoveries); audio sent in between is rightly rejected as ``no_format``. So wait for
+    a diagnostics report that no longer says the format is missing.
+    """
     info = peer.node.create_publisher(AudioInfo, '/audio/audio_info', LATCHED)
     audio = peer.node.create_publisher(AudioData, '/audio/audio', RELIABLE)
     info.publish(GOOD_INFO)
     assert peer.spin_until(lambda: audio.get_subscription_count() > 0)
+    assert peer.spin_until(lambda: bool(listener.diagnostics) and
+                           listener.last_values()[0].message != 'no usable audio format')
     return info, audio
 
 
@@ -131,7 +139,7 @@ def test_malformed_messages_are_rejected_counted_and_survived(model_path):
         wait_for_line(node, 'active')
         with RosPeer() as peer:
             listener = Listener(peer)
-            info, audio = open_stream(peer)
+            info, audio = open_stream(peer, listener)
 
             def rejected(kind, at_least=1):
                 """Wait until diagnostics count ``at_least`` rejections of this kind."""
@@ -226,7 +234,7 @@ def test_bursts_format_changes_and_pauses_are_survived_with_a_bounded_queue(mode
         wait_for_line(node, 'active')
         with RosPeer() as peer:
             listener = Listener(peer)
-            info, audio = open_stream(peer)
+            info, audio = open_stream(peer, listener)
             # A burst: 30 s of audio at once, ten times max_queue_s: the oldest is dropped.
             publish_pcm(audio, speech_like(30.0))
             assert peer.spin_until(lambda: len(listener.emotion) >= 3)
@@ -262,7 +270,7 @@ def test_speaker_ids_switch_statistics_and_are_counted(model_path):
         wait_for_line(node, 'active')
         with RosPeer() as peer:
             listener = Listener(peer)
-            info, audio = open_stream(peer)
+            info, audio = open_stream(peer, listener)
             speaker = peer.node.create_publisher(String, '/speaker_id', 10)
             assert peer.spin_until(lambda: speaker.get_subscription_count() > 0)
             speech = speech_like(6.0)[:2 * 16000]
@@ -292,7 +300,7 @@ def test_the_trained_gate_publishes_nothing_for_loud_noise(model_path):
         wait_for_line(node, 'silero voice-activity gate')
         with RosPeer() as peer:
             listener = Listener(peer)
-            info, audio = open_stream(peer)
+            info, audio = open_stream(peer, listener)
             publish_pcm(audio, np.random.default_rng(0).uniform(-0.9, 0.9, 4 * 16000))
 
             def windows_counted():

@@ -82,10 +82,21 @@ def speech_file(tmp_path_factory):
     return str(path)
 
 
-def interrupt_group(process):
-    """Send SIGINT to the process group, as Ctrl-C in a terminal does; return the output."""
+def interrupt_group(process, timeout=20.0):
+    """
+    Send SIGINT to the process group, as Ctrl-C in a terminal does; return the output.
+
+    A group still running ``timeout`` s later is killed (its return code is then not 0) and
+    the output says so, so that the caller's assertion shows what the processes printed rather
+    than a timeout raised from a ``finally`` block, which would hide the test's own failure.
+    """
     os.killpg(os.getpgid(process.pid), signal.SIGINT)
-    process.wait(timeout=20.0)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(os.getpgid(process.pid), signal.SIGKILL)
+        process.wait()
+        return stop_process(process) + f'[test] still running {timeout:g} s after SIGINT: killed\n'
     return stop_process(process)
 
 
