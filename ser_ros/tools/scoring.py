@@ -181,6 +181,8 @@ def score_windows(estimates, segments, labels, window_s):
     corpus_labels = {}
     for segment in segments:
         corpus_labels.setdefault(segment.speaker.split(':')[0], set()).add(segment.label)
+    allowed_of = {corpus: np.array([label in present for label in labels])
+                  for corpus, present in corpus_labels.items()}
     truth, predicted, restricted, inside, corpora = [], [], [], [], []
     for estimate in estimates:
         if not estimate.is_speech:
@@ -195,11 +197,11 @@ def score_windows(estimates, segments, labels, window_s):
             continue
         segment = segments[index]
         corpus = segment.speaker.split(':')[0]
-        allowed = np.array([label in corpus_labels[corpus] for label in labels])
         probabilities = np.asarray(estimate.raw_probabilities)
         truth.append(segment.label)
         predicted.append(labels[int(np.argmax(probabilities))])
-        restricted.append(labels[int(np.argmax(np.where(allowed, probabilities, -np.inf)))])
+        among = np.where(allowed_of[corpus], probabilities, -np.inf)
+        restricted.append(labels[int(np.argmax(among))])
         inside.append(overlap_s >= window_s - 1e-6)
         corpora.append(corpus)
     truth, inside, corpora = np.array(truth), np.array(inside, dtype=bool), np.array(corpora)
@@ -219,30 +221,43 @@ def score_windows(estimates, segments, labels, window_s):
     }
 
 
+#: Columns of :func:`score_table`: (header, key of the score dict, format).
+STREAM_COLUMNS = (('accuracy', 'accuracy', '.1%'), ('UA', 'unweighted_accuracy', '.1%'),
+                  ('coverage', 'coverage', '.0%'), ('changes/min', 'changes_per_minute', '.1f'),
+                  ('median delay [s]', 'median_delay_s', '.2f'),
+                  ('changes detected', 'changes_detected', '.0%'), ('ECE', 'ece', '.2f'),
+                  ('mean confidence', 'mean_confidence', '.2f'))
+
+#: Columns of :func:`window_table`.
+WINDOW_COLUMNS = (('windows', 'windows', ''), ('within one utterance', 'inside_share', '.0%'),
+                  ('accuracy', 'accuracy', '.1%'), ('within', 'accuracy_inside', '.1%'),
+                  ('straddling', 'accuracy_straddling', '.1%'),
+                  ('accuracy, corpus labels', 'accuracy_restricted', '.1%'),
+                  ('UA, corpus labels', 'unweighted_accuracy_restricted', '.1%'))
+
+
+def named_table(first_header, columns, rows):
+    """
+    Return a markdown table of named scores, one row per ``(name, score dict)`` of ``rows``.
+
+    ``columns`` are (header, key, format spec) of the figures after the name column.
+    """
+    lines = ['| ' + ' | '.join([first_header, *(header for header, _, _ in columns)]) + ' |',
+             '|---|' + '---:|' * len(columns)]
+    for name, score in rows:
+        figures = [format(score[key], spec) for _, key, spec in columns]
+        lines.append('| ' + ' | '.join([name, *figures]) + ' |')
+    return '\n'.join(lines)
+
+
 def window_table(rows):
     """Return a markdown table of named window scores (``[(name, score_windows dict)]``)."""
-    lines = ['| raw windows | windows | within one utterance | accuracy | within | straddling '
-             '| accuracy, corpus labels | UA, corpus labels |',
-             '|---|---:|---:|---:|---:|---:|---:|---:|']
-    for name, score in rows:
-        lines.append(f"| {name} | {score['windows']} | {score['inside_share']:.0%} | "
-                     f"{score['accuracy']:.1%} | {score['accuracy_inside']:.1%} | "
-                     f"{score['accuracy_straddling']:.1%} | {score['accuracy_restricted']:.1%} | "
-                     f"{score['unweighted_accuracy_restricted']:.1%} |")
-    return '\n'.join(lines)
+    return named_table('raw windows', WINDOW_COLUMNS, rows)
 
 
 def score_table(rows):
     """Return a markdown table of named scores (``[(name, score dict)]``)."""
-    lines = ['| stream | accuracy | UA | coverage | changes/min | median delay [s] | '
-             'changes detected | ECE | mean confidence |',
-             '|---|---:|---:|---:|---:|---:|---:|---:|---:|']
-    for name, score in rows:
-        lines.append(f"| {name} | {score['accuracy']:.1%} | {score['unweighted_accuracy']:.1%}"
-                     f" | {score['coverage']:.0%} | {score['changes_per_minute']:.1f} | "
-                     f"{score['median_delay_s']:.2f} | {score['changes_detected']:.0%} | "
-                     f"{score['ece']:.2f} | {score['mean_confidence']:.2f} |")
-    return '\n'.join(lines)
+    return named_table('stream', STREAM_COLUMNS, rows)
 
 
 def plot_timeline(segments, streams, path, title=''):
