@@ -21,8 +21,8 @@ from ser_ros.core.normalization import NormStats
 from ser_ros.core.vad import VadConfig
 from ser_ros.training.corpora import Utterance
 from ser_ros.training.dataset import apply_channel, Augmentation, balancing_weights, Channel, \
-    crop, CropMaker, DatasetError, LabelledAudio, map_labels, mask_windows, mp3_round_trip, \
-    room_response, speaker_split, speech_bounds
+    context_crop, crop, CropMaker, DatasetError, LabelledAudio, map_labels, mask_windows, \
+    mp3_round_trip, room_response, speaker_split, speech_bounds
 from synthetic import silence, speech_like
 
 
@@ -166,3 +166,39 @@ def test_crops_are_standardised_with_the_prior_as_the_node_does_before_it_knows_
     assert np.abs(known.windows(data, np.random.default_rng(0)).mean(axis=(0, 1))).max() < 1.0
     with pytest.raises(ValueError, match='prior'):
         CropMaker(featurizer, VadConfig(), 2.0, Augmentation(prior_probability=0.5))
+
+
+@pytest.mark.parametrize('main_first', [True, False])
+def test_context_crops_reach_across_a_pause_and_keep_most_speech_from_their_utterance(main_first):
+    generator = np.random.default_rng(0)
+    main, neighbour = np.full(24000, 1.0, np.float32), np.full(48000, 2.0, np.float32)
+    shares = np.array([[np.mean(piece == value) for value in (1.0, 2.0, 0.0)] for piece in (
+        context_crop(main, (0, 24000), neighbour, (0, 48000), 4800, main_first, 32000,
+                     generator) for _ in range(200))])
+    assert np.all(shares[:, 2] == 0.15)                       # the whole pause, every time
+    assert np.all(shares[:, 0] > shares[:, 1]) and shares[:, 0].min() >= 0.25
+    assert shares[:, 1].max() > 0.3                           # the neighbour's speech, often
+    # A neighbour that would take the larger share leaves a crop inside the utterance's speech.
+    short = context_crop(main[:4000], (0, 4000), neighbour, (0, 48000), 0, main_first, 32000,
+                         generator)
+    assert np.all(short[:4000] == 1.0) and np.all(short[4000:] == 0.0)
+
+
+def test_crop_maker_puts_context_crops_beside_recordings_of_the_same_group_only():
+    config = FeatureConfig()
+    signals = [np.concatenate([speech_like(1.0, seed=i, pitch_hz=100 + 40 * i), silence(0.2)])
+               for i in range(3)]
+    data = LabelledAudio(signals, np.array([0, 1, 0]), ['s1', 's1', 's2'], ['c'] * 3,
+                         ['p0', 'p1', 'p2'], ['s1', 's1', 's2'], ['a', 'b'])
+    still = {'gain_db': (0.0, 0.0), 'tilt': (0.0, 0.0), 'noise_probability': 0.0,
+             'speed_probability': 0.0}
+    featurizer = FrameFeaturizer(config)
+    plain = CropMaker(featurizer, VadConfig(), 2.0, Augmentation(**still))
+    context = CropMaker(featurizer, VadConfig(), 2.0,
+                        Augmentation(context_probability=1.0, context_pause_s=(0.3, 0.3),
+                                     **still))
+    plain_windows = plain.windows(data, np.random.default_rng(0))
+    context_windows = context.windows(data, np.random.default_rng(0))
+    assert context_windows.shape == plain_windows.shape
+    assert not np.allclose(context_windows[:2], plain_windows[:2])
+    np.testing.assert_array_equal(context_windows[2], plain_windows[2])   # alone in its group

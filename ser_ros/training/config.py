@@ -190,6 +190,9 @@ class TrainingConfig:
             ('augmentation.heard_s',
              0 <= self.augmentation.heard_s[0] <= self.augmentation.heard_s[1],
              'a range of durations [s]'),
+            ('augmentation.context_pause_s',
+             0 <= self.augmentation.context_pause_s[0] <= self.augmentation.context_pause_s[1],
+             'a range of durations [s]'),
             ('augmentation.codec_kbps',
              8 <= self.augmentation.codec_kbps[0] <= self.augmentation.codec_kbps[1] <= 320,
              'a range of mp3 bit rates within 8..320 [kbit/s]'),
@@ -204,7 +207,8 @@ class TrainingConfig:
         checks += [(f'augmentation.{name}', 0 <= getattr(self.augmentation, name) <= 1,
                     'a probability in [0, 1]')
                    for name in ('noise_probability', 'speed_probability', 'reverb_probability',
-                                'codec_probability', 'prior_probability')]
+                                'codec_probability', 'prior_probability',
+                                'context_probability')]
         checks += [(f'corpora[{index}].kind', corpus.kind in READERS, f'one of {sorted(READERS)}')
                    for index, corpus in enumerate(self.corpora)]
         checks += [(f'corpora[{index}].normalise_by', corpus.normalise_by in NORMALISATION_GROUPS,

@@ -19,7 +19,9 @@ Training imitates what the node does with a stream. Each epoch every utterance g
 of exactly one streaming window, taken around its speech, passed through a random "channel"
 (room reverberation, gain, spectral tilt, noise; the same for all of a speaker's crops in the
 epoch, as one robot microphone in one room would be), a random speed change and, at random,
-an mp3 round trip (audio_capture sends mp3). The crops are framed by the shared
+an mp3 round trip (audio_capture sends mp3); at random, too, a crop reaches past its utterance
+across a pause into a neighbouring recording, as most stream windows do. The crops are framed
+by the shared
 :class:`~ser_ros.core.features.FrameFeaturizer`, gated by the shared VAD, and standardised with
 their speaker's statistics over speech frames under that channel: the statistics the node's
 adaptive normaliser converges to for a speaker in a room.
@@ -293,6 +295,12 @@ class Augmentation:
         worth ``streaming.norm_prior_s`` of speech) instead of the speaker's alone.
     heard_s : tuple of float
         Range of the speech [s] the node has heard of the speaker by then.
+    context_probability : float
+        Chance that a crop reaches past its utterance's speech, across a pause, into another
+        recording of the same normalisation group, as stream windows do; the utterance keeps
+        the larger share of the crop's speech, and so its label (:func:`context_crop`).
+    context_pause_s : tuple of float
+        Range of that pause [s]: silence, which the speaker's channel fills with its noise.
 
     """
 
@@ -312,6 +320,8 @@ class Augmentation:
     codec_kbps: tuple[float, float] = (24.0, 64.0)
     prior_probability: float = 0.0
     heard_s: tuple[float, float] = (0.0, 30.0)
+    context_probability: float = 0.0
+    context_pause_s: tuple[float, float] = (0.3, 1.5)
 
     def channel(self, generator, sample_rate_hz):
         """Draw one speaker's recording chain for one epoch; return a :class:`Channel`."""
@@ -462,6 +472,74 @@ def crop(signal, bounds, length, generator, speed=1.0):
     return to_length(piece, length)
 
 
+def context_crop(main, main_bounds, neighbour, neighbour_bounds, pause_length, main_first,
+                 length, generator, speed=1.0, min_main_share=0.25, step=160):
+    """
+    Cut ``length`` output samples that reach from one recording across a pause into another.
+
+    The two recordings are joined as a stream joins them: ``main``'s last samples, a silent
+    pause and the neighbour's first samples (or the neighbour first when ``main_first`` is
+    False). The crop's start is uniform, on a grid of ``step`` samples, over the positions
+    where the crop reaches past ``main``'s speech into the pause, holds at least
+    ``min_main_share`` of its length of ``main``'s speech, and more of it than of the
+    neighbour's, so that ``main``'s label stays the crop's.
+
+    Parameters
+    ----------
+    main, neighbour : numpy.ndarray, shape (n_samples_i,), float32
+        The labelled recording and its neighbour.
+    main_bounds, neighbour_bounds : tuple of int
+        Their speech bounds (:func:`speech_bounds`) [samples].
+    pause_length : int
+        Samples of silence between them (before any speed change).
+    main_first : bool
+        Whether ``main`` comes before the pause.
+    length : int
+        Output samples.
+    generator : numpy.random.Generator
+        Source of the crop's start.
+    speed : float
+        The crop reads ``speed * length`` joined samples and is resampled to ``length``.
+    min_main_share : float
+        Least share of the crop that ``main``'s speech fills.
+    step : int
+        Grid of the start positions [samples].
+
+    Returns
+    -------
+    numpy.ndarray, shape (length,), float32
+        A crop within ``main``'s speech (:func:`crop`) when no position qualifies.
+
+    """
+    source_length = int(round(length * speed))
+    if main_first:
+        first, second = main[-source_length:], neighbour[:source_length]
+        main_offset = len(first) - len(main)              # joined index = source index + offset
+        neighbour_offset = len(first) + pause_length
+    else:
+        first, second = neighbour[-source_length:], main[:source_length]
+        neighbour_offset = len(first) - len(neighbour)
+        main_offset = len(first) + pause_length
+    joined = np.concatenate([first, np.zeros(pause_length, np.float32), second])
+    first_range, second_range = (0, len(first)), (len(first) + pause_length, len(joined))
+    main_speech = np.clip(np.add(main_bounds, main_offset),
+                          *(first_range if main_first else second_range))
+    neighbour_speech = np.clip(np.add(neighbour_bounds, neighbour_offset),
+                               *(second_range if main_first else first_range))
+    starts = np.arange(0, max(1, len(joined) - source_length + 1), step)
+    ends = starts + source_length
+    main_overlap = np.minimum(ends, main_speech[1]) - np.maximum(starts, main_speech[0])
+    neighbour_overlap = (np.minimum(ends, neighbour_speech[1])
+                         - np.maximum(starts, neighbour_speech[0]))
+    reaches_out = ends > main_speech[1] if main_first else starts < main_speech[0]
+    valid = reaches_out & (main_overlap >= min_main_share * source_length) & \
+        (main_overlap > np.maximum(neighbour_overlap, 0))
+    if not valid.any():
+        return crop(main, main_bounds, length, generator, speed)
+    start = int(generator.choice(starts[valid]))
+    return crop(joined, (start, start + source_length), length, generator, speed)
+
+
 def mask_windows(windows, augmentation, frame_hop_s, generator):
     """
     Mask stretches of time and bands of features of each window in place (SpecAugment).
@@ -563,15 +641,23 @@ class CropMaker:
         channels = {group: self.augmentation.channel(generator, rate) if self.augmentation
                     else None
                     for group in sorted(set(data.norm_groups))}
+        members = defaultdict(list)
+        for index, group in enumerate(data.norm_groups):
+            members[group].append(index)
         cepstra, speech = [], []
-        for signal, path, group in zip(data.signals, data.paths, data.norm_groups):
-            if path not in self._bounds:
-                self._bounds[path] = speech_bounds(signal, self.featurizer, self.vad_config)
+        for index, (signal, group) in enumerate(zip(data.signals, data.norm_groups)):
             augmentation = self.augmentation
             speed = 1.0
             if augmentation and generator.random() < augmentation.speed_probability:
                 speed = generator.uniform(*augmentation.speed)
-            piece = crop(signal, self._bounds[path], self.length, generator, speed)
+            # No draw at probability 0: the random stream of a configuration without it stays.
+            if augmentation and augmentation.context_probability > 0 and \
+                    len(members[group]) > 1 and \
+                    generator.random() < augmentation.context_probability:
+                piece = self._context_piece(data, index, members[group], speed, generator)
+            else:
+                piece = crop(signal, self._speech_bounds(data, index), self.length, generator,
+                             speed)
             if channels[group] is not None:
                 piece = apply_channel(piece, channels[group], generator)
             if augmentation and augmentation.codec_probability > 0 and \
@@ -588,6 +674,26 @@ class CropMaker:
         if self.augmentation:
             mask_windows(windows, self.augmentation, self.config.frame_hop_s, generator)
         return windows
+
+    def _speech_bounds(self, data, index):
+        """Return the speech bounds of utterance ``index`` of ``data`` (cached by path)."""
+        path = data.paths[index]
+        if path not in self._bounds:
+            self._bounds[path] = speech_bounds(data.signals[index], self.featurizer,
+                                               self.vad_config)
+        return self._bounds[path]
+
+    def _context_piece(self, data, index, group_members, speed, generator):
+        """Crop utterance ``index`` with a pause and a random recording of its group beside it."""
+        neighbour = index
+        while neighbour == index:
+            neighbour = group_members[int(generator.integers(len(group_members)))]
+        pause_s = generator.uniform(*self.augmentation.context_pause_s)
+        return context_crop(data.signals[index], self._speech_bounds(data, index),
+                            data.signals[neighbour], self._speech_bounds(data, neighbour),
+                            int(round(pause_s * self.config.sample_rate_hz)),
+                            bool(generator.random() < 0.5), self.length, generator, speed,
+                            self.vad_config.min_speech_ratio, self.config.hop_length)
 
     def _statistics(self, group_stats, generator):
         """Return the statistics to standardise a crop with (see ``prior_probability``)."""
