@@ -184,7 +184,7 @@ def test_context_crops_reach_across_a_pause_and_keep_most_speech_from_their_utte
     assert np.all(short[:4000] == 1.0) and np.all(short[4000:] == 0.0)
 
 
-def test_crop_maker_puts_context_crops_beside_recordings_of_the_same_group_only():
+def test_crop_maker_makes_context_crops_only_where_the_group_has_another_recording():
     config = FeatureConfig()
     signals = [np.concatenate([speech_like(1.0, seed=i, pitch_hz=100 + 40 * i), silence(0.2)])
                for i in range(3)]
