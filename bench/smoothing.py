@@ -17,6 +17,7 @@ What the HMM filter buys on streams of speakers the model never heard, one or se
 
     python bench/smoothing.py [--model models/default] [--bag runs/heldout.bag] [--snr-db 20]
                               [--speakers ravdess:21,urdu:SM1] [--corpus kind:root]
+                              [--output figures.json]
 
 Makes (once) two bags of the model's held-out test speakers, turns of 1-3 utterances of one
 speaker and emotion with pauses: ``--bag`` with the speakers' turns shuffled together (several
@@ -39,7 +40,9 @@ score them), which separates what the network gets wrong from what the stream's 
 or those in ``--speakers``) instead of the model's test speakers: the leave-one-corpus-out
 models of bench/generalisation.py on the corpus each never heard.
 
-Writes ``<bag stem>_smoothing.json`` and a reliability diagram ``<bag stem>_reliability.png``.
+Writes the figures as JSON, ``--output`` (default ``<bag stem>_smoothing.json``), and a
+reliability diagram, ``<output stem>_reliability.png`` (default ``<bag stem>_reliability.png``):
+two models scored on the same bags keep their figures apart.
 Offline and live runs give the same estimates (test/test_bags.py); ``ser-bag evaluate`` runs
 the node live.
 """
@@ -143,6 +146,8 @@ def main():
     parser.add_argument('--corpus', type=parse_corpus,
                         help='kind:root of a corpus the model never heard, instead of its test '
                         'speakers')
+    parser.add_argument('--output', help='where the figures go as JSON (default: '
+                        '<bag stem>_smoothing.json); the reliability diagram goes beside it')
     args = parser.parse_args()
     limit_threads(1)
     bundle = load_bundle(args.model)
@@ -170,12 +175,16 @@ def main():
     print(score_table(rows))
     print('\nThe raw windows one by one, each against the utterance it overlaps most:\n')
     print(window_table(windows))
-    stem = os.path.splitext(os.path.normpath(shuffled))[0]
-    with open(stem + '_smoothing.json', 'w') as out:
+    bag_stem = os.path.splitext(os.path.normpath(shuffled))[0]
+    output = args.output or bag_stem + '_smoothing.json'
+    diagram = os.path.splitext(args.output)[0] if args.output else bag_stem
+    diagram += '_reliability.png'
+    os.makedirs(os.path.dirname(output) or '.', exist_ok=True)
+    with open(output, 'w') as out:
         json.dump(dict(rows) | {f'{name}: raw windows': score for name, score in windows},
                   out, indent=1)
-    plot_reliability(rows[:6], stem + '_reliability.png', os.path.basename(shuffled))
-    print(f'\n{stem}_smoothing.json, {stem}_reliability.png')
+    plot_reliability(rows[:6], diagram, os.path.basename(shuffled))
+    print(f'\n{output}, {diagram}')
     return 0
 
 
