@@ -19,7 +19,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from ser_ros.core.model import BiLSTMClassifier, ModelConfig
-from ser_ros.training.baseline import group_standardised, SvmBaseline
+from ser_ros.training.baseline import coefficient_statistics, group_standardised, SvmBaseline
 from ser_ros.training.config import OptimiserSettings
 from ser_ros.training.dataset import LabelledAudio
 from ser_ros.training.evaluation import predictions_among, window_unweighted_accuracy
@@ -68,6 +68,20 @@ def test_windows_are_scored_alone_against_their_recording_label():
     # Among labels 0 and 2 only: neutral 2/2, happy 0/1 (its window says sad), sad 2/2.
     assert window_unweighted_accuracy(truth, windows, window_utterances, LABELS, [0, 2]) == \
         pytest.approx((1.0 + 0.0 + 1.0) / 3)
+
+
+def test_coefficient_statistics_are_means_stds_and_the_spread_of_deltas():
+    ramp = np.arange(20, dtype=float)
+    coefficients = np.stack([np.full(20, 3.0), ramp, ramp ** 2])   # (3 coefficients, 20 frames)
+    statistics = coefficient_statistics(coefficients)
+    assert statistics.shape == (9,)
+    np.testing.assert_allclose(statistics[:3], [3.0, ramp.mean(), (ramp ** 2).mean()])
+    np.testing.assert_allclose(statistics[3:6], [0.0, ramp.std(), (ramp ** 2).std()],
+                               atol=1e-12)
+    # A constant and a ramp change at a steady rate (their deltas do not spread); a parabola's
+    # rate grows with time.
+    np.testing.assert_allclose(statistics[6:8], 0.0, atol=1e-9)
+    assert statistics[8] > 1.0
 
 
 def test_group_standardisation_centres_each_group():

@@ -33,6 +33,35 @@ N_MFCC = 40
 TRIM_TOP_DB = 30.0
 
 
+def trimmed(signal: np.ndarray) -> np.ndarray:
+    """Return ``signal`` without leading and trailing silence (all of it if little is left)."""
+    speech, _ = librosa.effects.trim(signal, top_db=TRIM_TOP_DB)
+    return speech if len(speech) >= 2048 else signal
+
+
+def coefficient_statistics(coefficients: np.ndarray) -> np.ndarray:
+    """
+    Return the mean and standard deviation of each coefficient and of its deltas' std.
+
+    Parameters
+    ----------
+    coefficients : numpy.ndarray, shape (n_coefficients, n_frames)
+        One utterance's cepstra (or any frame features).
+
+    Returns
+    -------
+    numpy.ndarray, shape (3 * n_coefficients,)
+        Means, standard deviations, delta standard deviations.
+
+    """
+    n_frames = coefficients.shape[1]
+    width = min(9, n_frames - (1 - n_frames % 2))
+    deltas = librosa.feature.delta(coefficients, width=max(3, width)) if n_frames >= 3 else \
+        np.zeros_like(coefficients)
+    return np.concatenate([coefficients.mean(axis=1), coefficients.std(axis=1),
+                           deltas.std(axis=1)])
+
+
 def utterance_statistics(signal: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     """
     Return the baseline's description of one utterance.
@@ -50,14 +79,8 @@ def utterance_statistics(signal: np.ndarray, sample_rate_hz: int) -> np.ndarray:
         MFCC means, MFCC standard deviations, delta standard deviations.
 
     """
-    trimmed, _ = librosa.effects.trim(signal, top_db=TRIM_TOP_DB)
-    if len(trimmed) < 2048:
-        trimmed = signal
-    mfcc = librosa.feature.mfcc(y=trimmed, sr=sample_rate_hz, n_mfcc=N_MFCC)
-    width = min(9, mfcc.shape[1] - (1 - mfcc.shape[1] % 2))
-    deltas = librosa.feature.delta(mfcc, width=max(3, width)) if mfcc.shape[1] >= 3 else \
-        np.zeros_like(mfcc)
-    return np.concatenate([mfcc.mean(axis=1), mfcc.std(axis=1), deltas.std(axis=1)])
+    return coefficient_statistics(
+        librosa.feature.mfcc(y=trimmed(signal), sr=sample_rate_hz, n_mfcc=N_MFCC))
 
 
 def group_standardised(features: np.ndarray, groups: list[str]) -> np.ndarray:

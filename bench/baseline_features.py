@@ -1,0 +1,107 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+How strong an SVM the model's own frames allow: the baseline SVM on other frame features.
+
+    python bench/baseline_features.py [--data ../shared/data] [--output FILE.json]
+
+Leave one corpus out over the four shared corpora, exactly as bench/generalisation.py splits
+them (7 labels, predictions restricted to the held-out corpus's labels), with the baseline's
+SVM and per-speaker standardisation (ser_ros.training.baseline) on the statistics (mean, std,
+delta std of the silence-trimmed utterance) of: the baseline's 40 librosa MFCCs, and the
+frames of the model's own featurizer (ser_ros.core.features: 20 MFCC + 20 LFCC, or MFCCs
+alone). The BiLSTM hears those frames; an SVM on their statistics is the figure it has to beat.
+Prints a table of unweighted accuracy per held-out corpus; a few minutes on one core.
+"""
+
+import argparse
+import json
+import sys
+import time
+
+from generalisation import corpora, LABEL_MAP_7, LABELS_7
+import numpy as np
+from ser_ros.core.features import FeatureConfig, FrameFeaturizer
+from ser_ros.core.recognizer import limit_threads
+from ser_ros.resources import shared_data_folder
+from ser_ros.training.baseline import coefficient_statistics, group_standardised, \
+    SvmBaseline, trimmed, utterance_statistics
+from ser_ros.training.dataset import load_labelled_audio
+from ser_ros.training.evaluation import predictions_among, scores
+
+
+def featurizer_statistics(config, columns):
+    """Return a function: signal -> statistics of the first ``columns`` cepstra of its frames."""
+    featurizer = FrameFeaturizer(config)
+
+    def statistics(signal):
+        cepstra, _ = featurizer.frames(trimmed(signal))
+        return coefficient_statistics(cepstra[:, :columns].T)
+    return statistics
+
+
+#: Frame features compared: name -> signal -> utterance statistics.
+VARIANTS = {
+    'baseline: 40 librosa MFCCs': lambda signal: utterance_statistics(signal, 16000),
+    "model's featurizer: 20 MFCC + 20 LFCC": featurizer_statistics(FeatureConfig(), 40),
+    "model's featurizer: 40 MFCCs": featurizer_statistics(FeatureConfig(n_mfcc=40), 40),
+    "model's featurizer: 20 MFCCs": featurizer_statistics(FeatureConfig(), 20),
+}
+
+
+def main():
+    """Run the comparison."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--data', default=shared_data_folder(), help='the shared corpora')
+    parser.add_argument('--output', default='bench/baseline_features.json')
+    args = parser.parse_args()
+    if not args.data:
+        print('baseline_features: the shared corpora are not in ../shared/data; give --data',
+              file=sys.stderr)
+        return 2
+    limit_threads(1)
+    data = load_labelled_audio(list(corpora(args.data).values()), LABELS_7, LABEL_MAP_7,
+                               16000, progress=False)
+    corpus_of = np.array(data.corpora)
+    held_out = sorted(set(data.corpora))
+    results = {}
+    for name, statistics in VARIANTS.items():
+        started = time.monotonic()
+        features = group_standardised(np.stack([statistics(signal)
+                                                for signal in data.signals]), data.norm_groups)
+        results[name] = {}
+        for corpus in held_out:
+            train, test = corpus_of != corpus, corpus_of == corpus
+            baseline = SvmBaseline(16000).fit(features[train], data.label_indices[train])
+            allowed = sorted(set(data.label_indices[test].tolist()))
+            predicted = predictions_among(baseline.scores(features[test], len(LABELS_7)),
+                                          allowed)
+            results[name][corpus] = scores(data.label_indices[test], predicted,
+                                           LABELS_7)['unweighted_accuracy']
+        print(f'{name}: mean UA {np.mean(list(results[name].values())):.1%} '
+              f'({time.monotonic() - started:.0f} s)', flush=True)
+    print(f"\n| frame features | {' | '.join(held_out)} | mean |")
+    print('|---|' + '---:|' * (len(held_out) + 1))
+    for name, row in results.items():
+        print(f'| {name} | ' + ' | '.join(f'{row[c]:.1%}' for c in held_out)
+              + f' | {np.mean(list(row.values())):.1%} |')
+    with open(args.output, 'w') as stream:
+        json.dump(results, stream, indent=1)
+    print(f'\n{args.output}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
