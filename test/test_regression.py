@@ -30,6 +30,11 @@ from ser_ros.core.recognizer import StreamingRecognizer
 from ser_ros.tools.bags import run_offline
 
 FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures', 'regression')
+#: Largest difference allowed in a probability. The path computes in float32 (epsilon 1.2e-7),
+#: so the machine's BLAS kernels and library releases move the last bits: up to 1.5e-8 between
+#: the machine that recorded the fixture and a fresh venv on another CPU (2026-12-03). A change
+#: to the code that moves an estimate moves it by far more.
+TOLERANCE = 1e-6
 
 
 @pytest.mark.parametrize('input_kind', ['stamped', 'unstamped'])
@@ -46,11 +51,11 @@ def test_the_recorded_bag_gives_the_recorded_estimates(input_kind):
         assert estimate.is_speech == recorded['is_speech']
         assert estimate.speech_ratio == recorded['speech_ratio']
         assert estimate.label == recorded['label']
-        assert estimate.confidence == pytest.approx(recorded['confidence'], abs=1e-12)
+        assert estimate.confidence == pytest.approx(recorded['confidence'], abs=TOLERANCE)
         assert list(estimate.probabilities) == pytest.approx(recorded['probabilities'],
-                                                             abs=1e-12)
+                                                             abs=TOLERANCE)
         if recorded['raw_probabilities'] is None:
             assert estimate.raw_probabilities is None
         else:
             assert list(estimate.raw_probabilities) == pytest.approx(
-                recorded['raw_probabilities'], abs=1e-12)
+                recorded['raw_probabilities'], abs=TOLERANCE)
