@@ -52,9 +52,11 @@ def featurizer_statistics(config, columns):
     return statistics
 
 
+#: The rate every corpus is read at: the featurizer's.
+RATE_HZ = FeatureConfig().sample_rate_hz
 #: Frame features compared: name -> signal -> utterance statistics.
 VARIANTS = {
-    'baseline: 40 librosa MFCCs': lambda signal: utterance_statistics(signal, 16000),
+    'baseline: 40 librosa MFCCs': lambda signal: utterance_statistics(signal, RATE_HZ),
     "model's featurizer: 20 MFCC + 20 LFCC": featurizer_statistics(FeatureConfig(), 40),
     "model's featurizer: 40 MFCCs": featurizer_statistics(FeatureConfig(n_mfcc=40), 40),
     "model's featurizer: 20 MFCCs": featurizer_statistics(FeatureConfig(), 20),
@@ -73,7 +75,7 @@ def main():
         return 2
     limit_threads(1)
     data = load_labelled_audio(list(corpora(args.data).values()), LABELS_7, LABEL_MAP_7,
-                               16000, progress=False)
+                               RATE_HZ, progress=False)
     corpus_of = np.array(data.corpora)
     held_out = sorted(set(data.corpora))
     results = {}
@@ -84,7 +86,7 @@ def main():
         results[name] = {}
         for corpus in held_out:
             train, test = corpus_of != corpus, corpus_of == corpus
-            baseline = SvmBaseline(16000).fit(features[train], data.label_indices[train])
+            baseline = SvmBaseline(RATE_HZ).fit(features[train], data.label_indices[train])
             allowed = sorted(set(data.label_indices[test].tolist()))
             predicted = predictions_among(baseline.scores(features[test], len(LABELS_7)),
                                           allowed)

@@ -125,6 +125,8 @@ class BiLSTMClassifier(nn.Module):
         self.input_statistics = config.pooling == 'attention_stats'
         if self.input_statistics:
             width += 2 * config.n_features
+        # One Sequential, so that bundles keep their weight names: its first three layers are
+        # the hidden layer (embed), its last two the output layer (output).
         self.head = nn.Sequential(
             nn.Dropout(config.dropout), nn.Linear(width, config.hidden_size), nn.ReLU(),
             nn.Dropout(config.dropout), nn.Linear(config.hidden_size, config.n_labels))
@@ -144,6 +146,24 @@ class BiLSTMClassifier(nn.Module):
             Logits.
 
         """
+        return self.output(self.embed(frames))
+
+    def embed(self, frames: torch.Tensor) -> torch.Tensor:
+        """
+        Return what the output layer decides from: the head's hidden layer.
+
+        Parameters
+        ----------
+        frames : torch.Tensor, shape (batch, n_frames, n_features), float32
+            Normalised model input of each window.
+
+        Returns
+        -------
+        torch.Tensor, shape (batch, hidden_size)
+            The head's activations before its last dropout and linear layer (the trainer's
+            corpus adversary reads them).
+
+        """
         steps = self.front_end(self.input_norm(frames).transpose(1, 2)).transpose(1, 2)
         hidden, _ = self.lstm(steps)
         if self.attention is None:
@@ -154,7 +174,23 @@ class BiLSTMClassifier(nn.Module):
         if self.input_statistics:
             pooled = torch.cat([pooled, frames.mean(dim=1), frames.std(dim=1, correction=0)],
                                dim=1)
-        return self.head(pooled)
+        return self.head[:3](pooled)
+
+    def output(self, embedded: torch.Tensor) -> torch.Tensor:
+        """
+        Return the logits of windows from :meth:`embed`'s output.
+
+        Parameters
+        ----------
+        embedded : torch.Tensor, shape (batch, hidden_size)
+            What :meth:`embed` returned for the windows.
+
+        Returns
+        -------
+        torch.Tensor, shape (batch, n_labels)
+
+        """
+        return self.head[3:](embedded)
 
     def parameter_count(self) -> int:
         """Return the number of trainable parameters."""

@@ -114,6 +114,10 @@ class OptimiserSettings:
     mixup_alpha : float
         Mixup: each batch is blended with a shuffled copy of itself with a weight drawn from
         Beta(alpha, alpha), and the loss blends the two targets' losses likewise. 0 is off.
+    corpus_adversary : float
+        Domain-adversarial training (:mod:`ser_ros.training.adversary`): the strength of the
+        reversed gradient of a corpus classifier on the emotion head's hidden layer, reached
+        by the end of training. 0 is off; it needs two training corpora or more.
 
     """
 
@@ -126,6 +130,7 @@ class OptimiserSettings:
     threads: int = 1
     mask_missing_labels: bool = False
     mixup_alpha: float = 0.0
+    corpus_adversary: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -184,6 +189,7 @@ class TrainingConfig:
              '> 0 and at most streaming.window_s'),
             ('hmm.pause_s', 0 <= self.hmm.pause_s[0] <= self.hmm.pause_s[1], 'a range [s]'),
             ('training.mixup_alpha', self.training.mixup_alpha >= 0, '>= 0'),
+            ('training.corpus_adversary', self.training.corpus_adversary >= 0, '>= 0'),
             ('augmentation.time_mask_s', self.augmentation.time_mask_s >= 0, '>= 0'),
             ('augmentation.rt60_s', 0 < self.augmentation.rt60_s[0] <= self.augmentation.rt60_s[1],
              'a range of positive times [s]'),

@@ -46,6 +46,7 @@ from ser_ros.core.hmm import dwell_transition_matrix, HMMParams
 from ser_ros.core.model import BiLSTMClassifier
 from ser_ros.core.normalization import NormStats
 from ser_ros.core.recognizer import limit_threads
+from ser_ros.training.adversary import CorpusAdversary, reversal_scale
 from ser_ros.training.config import load_config, OptimiserSettings, TrainingConfig
 from ser_ros.training.dataset import balancing_weights, CropMaker, DatasetError, \
     LabelledAudio, load_labelled_audio, speaker_split, utterance_frames
@@ -132,11 +133,16 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
     weights = torch.from_numpy(balancing_weights(train_data.label_indices, train_data.corpora,
                                                  len(train_data.labels)))
     targets = torch.from_numpy(train_data.label_indices).long()
-    optimizer = torch.optim.Adam(model.parameters(), lr=training.learning_rate,
+    adversary = corpus_adversary(model, train_data, training)
+    parameters = list(model.parameters())
+    if adversary is not None:
+        parameters += list(adversary.parameters())
+    optimizer = torch.optim.Adam(parameters, lr=training.learning_rate,
                                  weight_decay=training.weight_decay)
     loss_function = torch.nn.CrossEntropyLoss(reduction='none')
     batch_size = training.batch_size
-    scheduler = learning_rate_schedule(optimizer, training, -(-len(targets) // batch_size))
+    steps_per_epoch = -(-len(targets) // batch_size)
+    scheduler = learning_rate_schedule(optimizer, training, steps_per_epoch)
     best_score, best_state, waited, history = -1.0, None, 0, []
 
     def batch_loss(logits, utterances):
@@ -144,6 +150,26 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
         if label_mask is not None:
             logits = logits.masked_fill(~label_mask[utterances], float('-inf'))
         return (loss_function(logits, targets[utterances]) * weights[utterances]).mean()
+
+    def step_loss(inputs, utterances, partners, share, scale):
+        """
+        Loss of one batch: emotion, plus the corpus adversary's when it is on.
+
+        ``partners`` and ``share`` are mixup's (``share`` 1: no mixup). Returns the loss, the
+        emotion logits and the adversary's corpus logits (None when it is off).
+        """
+        embedded = model.embed(inputs)
+        logits = model.output(embedded)
+        loss = share * batch_loss(logits, utterances)
+        if share < 1:
+            loss = loss + (1 - share) * batch_loss(logits, partners)
+        if adversary is None:
+            return loss, logits, None
+        corpus_logits = adversary(embedded, scale)
+        loss = loss + share * adversary.loss(corpus_logits, utterances)
+        if share < 1:
+            loss = loss + (1 - share) * adversary.loss(corpus_logits, partners)
+        return loss, logits, corpus_logits
 
     # The validation audio does not change between epochs: frame it for its statistics once.
     validation_stats = adapted_statistics(bundle, validation_data)
@@ -153,25 +179,30 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
         order = torch.from_numpy(generator.permutation(len(windows)))
         model.train()
         total_loss, predictions = 0.0, torch.empty(len(windows), dtype=torch.long)
+        corpus_predictions = torch.empty(len(windows), dtype=torch.long)
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
+            scale = reversal_scale(training.corpus_adversary,
+                                   (epoch * steps_per_epoch + start // batch_size)
+                                   / (training.epochs * steps_per_epoch))
             if training.mixup_alpha > 0:
                 share = float(generator.beta(training.mixup_alpha, training.mixup_alpha))
                 partner = batch[torch.from_numpy(generator.permutation(len(batch)))]
-                logits = model(share * windows[batch] + (1 - share) * windows[partner])
-                loss = (share * batch_loss(logits, batch)
-                        + (1 - share) * batch_loss(logits, partner))
+                loss, logits, corpus_logits = step_loss(
+                    share * windows[batch] + (1 - share) * windows[partner], batch, partner,
+                    share, scale)
             else:
-                logits = model(windows[batch])
-                loss = batch_loss(logits, batch)
+                loss, logits, corpus_logits = step_loss(windows[batch], batch, None, 1.0, scale)
             optimizer.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(parameters, 1.0)
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
             total_loss += loss.item() * len(batch)
             predictions[batch] = logits.argmax(dim=1)
+            if corpus_logits is not None:
+                corpus_predictions[batch] = corpus_logits.argmax(dim=1)
         model.eval()
         train_ua = scores(train_data.label_indices, predictions.numpy(),
                           train_data.labels)['unweighted_accuracy']
@@ -181,6 +212,11 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
                                validation_data.labels)['unweighted_accuracy']
         history.append({'epoch': epoch + 1, 'loss': total_loss / len(windows),
                         'train_ua': train_ua, 'validation_ua': validation_ua})
+        if adversary is not None:
+            # How well the corpora can still be told apart (chance: one over their number).
+            history[-1]['corpus_ua'] = scores(adversary.targets.numpy(),
+                                              corpus_predictions.numpy(),
+                                              adversary.names)['unweighted_accuracy']
         epochs.set_postfix(loss=f'{total_loss / len(windows):.3f}', train=f'{train_ua:.2f}',
                            val=f'{validation_ua:.2f}')
         LOGGER.info('epoch %d: loss %.3f, train UA %.3f, validation UA %.3f', epoch + 1,
@@ -195,6 +231,20 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
     model.load_state_dict(best_state)
     model.eval()
     return history
+
+
+def corpus_adversary(model, train_data, training: OptimiserSettings):
+    """
+    Return the corpus adversary ``training.corpus_adversary`` asks for, or None.
+
+    Off when its strength is 0, and (with a warning) when the training data hold one corpus.
+    """
+    if training.corpus_adversary == 0:
+        return None
+    if len(set(train_data.corpora)) < 2:
+        LOGGER.warning('training.corpus_adversary needs two training corpora or more: off')
+        return None
+    return CorpusAdversary(model.config.hidden_size, train_data.corpora)
 
 
 def calibrate(bundle, streams, hmm_report, em_iterations, seed):
