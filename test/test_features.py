@@ -18,7 +18,8 @@ import librosa
 import numpy as np
 import pytest
 import scipy.fft
-from ser_ros.core.features import FeatureConfig, FrameFeaturizer, linear_filterbank, model_input
+from ser_ros.core.features import FeatureConfig, FrameFeaturizer, linear_filterbank, \
+    log_power_cepstra, mel_filterbank, model_input, regression_deltas
 from synthetic import chirp, RATE_HZ, speech_like, tone
 
 
@@ -46,6 +47,32 @@ def test_mfcc_equals_librosa_on_the_same_frames():
     expected = librosa.feature.mfcc(S=librosa.power_to_db(mel, amin=1e-10, top_db=None),
                                     sr=RATE_HZ, n_mfcc=20).T
     np.testing.assert_allclose(cepstra[:, :20], expected, rtol=1e-3, atol=1e-2)
+
+
+@pytest.mark.parametrize('rate_hz, n_fft, n_filters, fmin_hz, fmax_hz', [
+    (16000, 512, 40, 20.0, 8000.0), (8000, 256, 26, 0.0, 4000.0), (22050, 1024, 64, 50.0, 11025.0),
+    (16000, 400, 80, 300.0, 7600.0)])
+def test_the_mel_filterbank_is_librosas(rate_hz, n_fft, n_filters, fmin_hz, fmax_hz):
+    expected = librosa.filters.mel(sr=rate_hz, n_fft=n_fft, n_mels=n_filters, fmin=fmin_hz,
+                                   fmax=fmax_hz)
+    basis = mel_filterbank(rate_hz, n_fft, n_filters, fmin_hz, fmax_hz)
+    assert basis.dtype == np.float32
+    np.testing.assert_array_equal(basis, expected)
+
+
+def test_the_cepstrum_step_is_librosas_mfcc_of_power_to_db():
+    power = np.random.default_rng(3).random((50, 40)).astype(np.float32) * 10.0
+    power[0] = 0.0  # digital silence: floored, finite
+    expected = librosa.feature.mfcc(S=librosa.power_to_db(power.T, ref=1.0, amin=1e-10,
+                                                          top_db=None), n_mfcc=20).T
+    np.testing.assert_array_equal(log_power_cepstra(power, 20), expected.astype(np.float32))
+
+
+@pytest.mark.parametrize('width', [3, 5, 9])
+def test_deltas_are_librosas_nearest_mode_deltas(width):
+    values = np.random.default_rng(width).standard_normal((2, 30, 6)).astype(np.float32)
+    expected = librosa.feature.delta(values, width=width, axis=-2, mode='nearest')
+    np.testing.assert_allclose(regression_deltas(values, width), expected, rtol=0, atol=1e-6)
 
 
 def test_lfcc_is_the_cepstrum_of_a_linear_filterbank():

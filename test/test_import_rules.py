@@ -73,6 +73,29 @@ def test_core_modules_import_no_ros_and_no_training_library():
     assert not leaked(imported_by(*core), FORBIDDEN_IN_CORE)
 
 
+#: What the node's data path does not load: librosa's module tree (and numba and scipy.signal
+#: with it) takes 2-3 s of the node's start-up; core writes out the four functions it needs.
+SLOW_TO_IMPORT = ('librosa', 'numba', 'scipy.signal')
+
+
+def test_the_node_loads_no_librosa_even_once_it_runs():
+    # Imported, then run: librosa loads its modules lazily, on first use.
+    done = subprocess.run([sys.executable, '-c', (
+        'import sys\n'
+        'import numpy as np\n'
+        'import ser_ros.ros.node\n'
+        'from ser_ros.core.bundle import load_bundle\n'
+        'from ser_ros.core.recognizer import StreamingRecognizer\n'
+        'from ser_ros.resources import default_model_path\n'
+        'recognizer = StreamingRecognizer(load_bundle(default_model_path()))\n'
+        'recognizer.push(np.random.default_rng(0).normal(0, 0.1, 48000).astype(np.float32))\n'
+        'print("\\n".join(sys.modules))')], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    loaded = set(done.stdout.split())
+    assert 'ser_ros.core.features' in loaded
+    assert not leaked(loaded, SLOW_TO_IMPORT)
+
+
 def imports_in_source(module):
     """Return the modules named by the import statements of ``module``'s source."""
     with open(importlib.util.find_spec(module).origin) as stream:

@@ -38,7 +38,7 @@ def test_package_xml_declares_the_ros_dependencies(repo_root):
 def test_the_robot_install_does_not_depend_on_training_libraries(repo_root):
     package = parse_package(os.path.join(repo_root, 'package.xml'))
     exec_depends = {dep.name for dep in package.exec_depends}
-    for name in ('python3-hmmlearn-pip', 'python3-sklearn', 'python3-tqdm',
+    for name in ('python3-librosa', 'python3-hmmlearn-pip', 'python3-sklearn', 'python3-tqdm',
                  'python3-matplotlib', 'python3-rosbags-pip'):
         assert name not in exec_depends, name
         assert name in {dep.name for dep in package.test_depends}, name

@@ -22,8 +22,11 @@ whole signal, which is what lets the node compute each frame once and the traine
 crops from whole-utterance frames.
 
 MFCC: power spectrum -> mel filterbank -> log -> DCT. LFCC: the same power spectrum ->
-triangular filters spaced evenly in Hz -> log -> DCT. Both cepstra come from
-``librosa.feature.mfcc(S=...)`` so the cepstrum step is the same for both.
+triangular filters spaced evenly in Hz -> log -> DCT. Both cepstra take the same log and DCT
+step. Every step is librosa's, written out here in numpy and ``scipy.fft`` and tested equal to
+librosa's own functions (``librosa.filters.mel``, ``power_to_db``, ``feature.mfcc``,
+``feature.delta``): importing librosa costs the node 2-3 s of start-up (its whole module tree
+and numba's compiled functions), for four small functions.
 
 Pitch (optional, ``FeatureConfig.pitch``): the normalised autocorrelation of each frame (the
 inverse FFT of its power spectrum, corrected for the window's own autocorrelation) peaks at
@@ -34,8 +37,8 @@ the model relative to the speaker's own.
 
 from dataclasses import asdict, dataclass
 
-import librosa
 import numpy as np
+from scipy.fft import dct
 from ser_ros.core.config_io import from_plain
 
 #: Believable range of each setting: checked before any filterbank is allocated.
@@ -52,6 +55,9 @@ PITCH_RANGE_HZ = (65.0, 600.0)
 OCTAVE_TOLERANCE = 0.85
 #: Columns the pitch adds after the cepstra: F0 [semitones re 100 Hz], voicing [0..1].
 PITCH_COLUMNS = 2
+#: The Slaney mel scale: linear up to MEL_BREAK_HZ at MEL_LINEAR_HZ per mel, then
+#: logarithmic, MEL_LOG_STEP in natural log per mel (27 mels per factor 6.4).
+MEL_BREAK_HZ, MEL_LINEAR_HZ, MEL_LOG_STEP = 1000.0, 200.0 / 3, float(np.log(6.4) / 27.0)
 
 
 @dataclass(frozen=True)
@@ -168,12 +174,140 @@ def linear_filterbank(sample_rate_hz: int, n_fft: int, n_filters: int, fmin_hz: 
         Filter weights over the FFT bins, peak 1.
 
     """
-    fft_freqs = librosa.fft_frequencies(sr=sample_rate_hz, n_fft=n_fft)
+    fft_freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate_hz)
     edges = np.linspace(fmin_hz, fmax_hz, n_filters + 2)
     lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     rising = (fft_freqs[None, :] - lower) / (centre - lower)
     falling = (upper - fft_freqs[None, :]) / (upper - centre)
     return np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
+
+
+def hz_to_mel(frequencies_hz: float | np.ndarray) -> np.ndarray:
+    """
+    Convert frequencies to the Slaney mel scale (librosa's default, ``htk=False``).
+
+    Linear below 1 kHz (200/3 Hz per mel), logarithmic above (27 mels per factor 6.4).
+
+    Parameters
+    ----------
+    frequencies_hz : float or numpy.ndarray, any shape
+        Frequencies [Hz].
+
+    Returns
+    -------
+    numpy.ndarray, the same shape, float64
+        Mels.
+
+    """
+    frequencies_hz = np.asarray(frequencies_hz, dtype=np.float64)
+    log_region = frequencies_hz >= MEL_BREAK_HZ
+    return np.where(log_region,
+                    MEL_BREAK_HZ / MEL_LINEAR_HZ + np.log(np.maximum(frequencies_hz, MEL_BREAK_HZ)
+                                                          / MEL_BREAK_HZ) / MEL_LOG_STEP,
+                    frequencies_hz / MEL_LINEAR_HZ)
+
+
+def mel_to_hz(mels: np.ndarray) -> np.ndarray:
+    """
+    Convert Slaney mels back to frequencies: the inverse of :func:`hz_to_mel`.
+
+    Parameters
+    ----------
+    mels : numpy.ndarray, any shape, float64
+        Slaney mels.
+
+    Returns
+    -------
+    numpy.ndarray, the same shape, float64
+        Frequencies [Hz].
+
+    """
+    mels = np.asarray(mels, dtype=np.float64)
+    break_mel = MEL_BREAK_HZ / MEL_LINEAR_HZ
+    return np.where(mels >= break_mel,
+                    MEL_BREAK_HZ * np.exp(MEL_LOG_STEP * (np.maximum(mels, break_mel)
+                                                          - break_mel)),
+                    MEL_LINEAR_HZ * mels)
+
+
+def mel_filterbank(sample_rate_hz: int, n_fft: int, n_filters: int, fmin_hz: float,
+                   fmax_hz: float) -> np.ndarray:
+    """
+    Build the mel filterbank of ``librosa.filters.mel`` (Slaney scale, Slaney area norm).
+
+    Triangles with edges evenly spaced in mels from ``fmin_hz`` to ``fmax_hz``, each scaled
+    to the same area (2 over its width in Hz), so that every band passes about the same energy
+    of white noise.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_filters, n_fft // 2 + 1), float32
+        Filter weights over the FFT bins.
+
+    """
+    fft_freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate_hz)
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin_hz), hz_to_mel(fmax_hz), n_filters + 2))
+    widths = np.diff(edges)
+    ramps = edges[:, None] - fft_freqs[None, :]
+    rising = -ramps[:-2] / widths[:-1, None]
+    falling = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
+    weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return weights
+
+
+def log_power_cepstra(band_power: np.ndarray, n_coefficients: int) -> np.ndarray:
+    """
+    Return the cepstra of filterbank energies: ``librosa.feature.mfcc(S=power_to_db(...))``.
+
+    Parameters
+    ----------
+    band_power : numpy.ndarray, shape (n_frames, n_filters), float32
+        Power in each filter of each frame.
+    n_coefficients : int
+        Coefficients kept, c0 first.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_frames, n_coefficients), float32
+        Orthonormal DCT-II of the power in dB (floored at :data:`POWER_FLOOR`).
+
+    """
+    log_energies = 10.0 * np.log10(np.maximum(POWER_FLOOR, band_power))
+    return dct(log_energies, type=2, norm='ortho', axis=1)[:, :n_coefficients].astype(
+        np.float32)
+
+
+def regression_deltas(values: np.ndarray, width: int) -> np.ndarray:
+    """
+    Return first-order deltas along the frames: ``librosa.feature.delta(mode='nearest')``.
+
+    The least-squares slope over ``width`` frames centred on each, the edge frames repeated
+    beyond the ends (a first-order Savitzky-Golay derivative).
+
+    Parameters
+    ----------
+    values : numpy.ndarray, shape (..., n_frames, n_columns), float32
+        Consecutive frames.
+    width : int
+        Frames in the regression window (odd, >= 3).
+
+    Returns
+    -------
+    numpy.ndarray, the same shape, float64
+        Change per frame.
+
+    """
+    half = width // 2
+    padding = [(0, 0)] * values.ndim
+    padding[-2] = (half, half)
+    padded = np.pad(np.asarray(values, dtype=np.float64), padding, mode='edge')
+    n_frames = values.shape[-2]
+    deltas = np.zeros(padded[..., half:half + n_frames, :].shape)
+    for offset in range(1, half + 1):
+        deltas += offset * (padded[..., half + offset:half + offset + n_frames, :]
+                            - padded[..., half - offset:half - offset + n_frames, :])
+    return deltas / (2.0 * sum(offset ** 2 for offset in range(1, half + 1)))
 
 
 class FrameFeaturizer:
@@ -189,9 +323,8 @@ class FrameFeaturizer:
     def __init__(self, config: FeatureConfig) -> None:
         self.config = config.validate()
         self._window = np.hanning(config.frame_length + 1)[:-1].astype(np.float32)
-        self._mel_basis = librosa.filters.mel(
-            sr=config.sample_rate_hz, n_fft=config.n_fft, n_mels=config.n_mels,
-            fmin=config.fmin_hz, fmax=config.fmax_hz).astype(np.float32)
+        self._mel_basis = mel_filterbank(config.sample_rate_hz, config.n_fft, config.n_mels,
+                                         config.fmin_hz, config.fmax_hz)
         self._linear_basis = linear_filterbank(
             config.sample_rate_hz, config.n_fft, config.n_linear_filters, config.fmin_hz,
             config.fmax_hz)
@@ -231,15 +364,9 @@ class FrameFeaturizer:
         power = (spectrum.real ** 2 + spectrum.imag ** 2).astype(np.float32)
         pitch = [self._pitch.track(power)] if self._pitch else []
         cepstra = np.concatenate([
-            self._cepstra(power, self._mel_basis, config.n_mfcc),
-            self._cepstra(power, self._linear_basis, config.n_lfcc), *pitch], axis=1)
+            log_power_cepstra(power @ self._mel_basis.T, config.n_mfcc),
+            log_power_cepstra(power @ self._linear_basis.T, config.n_lfcc), *pitch], axis=1)
         return cepstra, energy_db.astype(np.float32)
-
-    def _cepstra(self, power, basis, n_coefficients):
-        log_energies = librosa.power_to_db(power @ basis.T, ref=1.0, amin=POWER_FLOOR,
-                                           top_db=None)
-        return librosa.feature.mfcc(S=log_energies.T, sr=self.config.sample_rate_hz,
-                                    n_mfcc=n_coefficients).T.astype(np.float32)
 
 
 class PitchTracker:
@@ -330,6 +457,5 @@ def model_input(normalised_cepstra: np.ndarray, config: FeatureConfig) -> np.nda
     """
     if not config.deltas:
         return normalised_cepstra
-    deltas = librosa.feature.delta(normalised_cepstra, width=config.delta_width, axis=-2,
-                                   mode='nearest')
+    deltas = regression_deltas(normalised_cepstra, config.delta_width)
     return np.concatenate([normalised_cepstra, deltas.astype(np.float32)], axis=-1)
