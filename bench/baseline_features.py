@@ -39,7 +39,6 @@ from ser_ros.resources import shared_data_folder
 from ser_ros.training.baseline import coefficient_statistics, group_standardised, \
     SvmBaseline, trimmed, utterance_statistics
 from ser_ros.training.dataset import load_labelled_audio
-from ser_ros.training.evaluation import predictions_among, scores
 
 
 def featurizer_statistics(config, columns):
@@ -87,11 +86,8 @@ def main():
         for corpus in held_out:
             train, test = corpus_of != corpus, corpus_of == corpus
             baseline = SvmBaseline(RATE_HZ).fit(features[train], data.label_indices[train])
-            allowed = sorted(set(data.label_indices[test].tolist()))
-            predicted = predictions_among(baseline.scores(features[test], len(LABELS_7)),
-                                          allowed)
-            results[name][corpus] = scores(data.label_indices[test], predicted,
-                                           LABELS_7)['unweighted_accuracy']
+            results[name][corpus] = baseline.unweighted_accuracy(
+                features[test], data.label_indices[test], LABELS_7)
         print(f'{name}: mean UA {np.mean(list(results[name].values())):.1%} '
               f'({time.monotonic() - started:.0f} s)', flush=True)
     print(f"\n| frame features | {' | '.join(held_out)} | mean |")

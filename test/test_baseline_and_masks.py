@@ -99,6 +99,10 @@ def test_the_svm_baseline_learns_pitch_and_never_predicts_an_unseen_label():
     scores = baseline.scores(features, len(LABELS))
     assert scores.shape == (12, 4) and np.all(np.isneginf(scores[:, 2]))
     assert np.mean(predictions_among(scores) == train.label_indices) > 0.8
+    # Scored as the benchmarks score: among the labels of the utterances given.
+    assert baseline.unweighted_accuracy(features, train.label_indices, LABELS) == \
+        pytest.approx(np.mean([np.mean(predictions_among(scores, [0, 1, 3])[
+            train.label_indices == label] == label) for label in (0, 1, 3)]))
 
 
 def test_without_frame_norm_the_level_of_a_frame_reaches_the_network():

@@ -26,6 +26,7 @@ from collections import defaultdict
 import librosa
 import numpy as np
 from ser_ros.training.dataset import LabelledAudio
+from ser_ros.training.evaluation import predictions_among, scores
 from sklearn.svm import SVC
 
 #: MFCCs of the baseline, and the level below the peak that counts as silence when trimming [dB].
@@ -147,3 +148,28 @@ class SvmBaseline:
         scores = np.full((len(features), n_labels), -np.inf)
         scores[:, self.model.classes_] = decision
         return scores
+
+    def unweighted_accuracy(self, features: np.ndarray, label_indices: np.ndarray,
+                            labels: list) -> float:
+        """
+        Score the fitted SVM as the benchmarks score every model.
+
+        Parameters
+        ----------
+        features : numpy.ndarray, shape (n_utterances, n_statistics)
+            Standardised features of the test utterances (see :meth:`features`).
+        label_indices : numpy.ndarray, shape (n_utterances,), int
+            Their true labels; predictions are restricted to the labels among them (those of
+            the test corpus).
+        labels : list of str
+            The label set the indices refer to.
+
+        Returns
+        -------
+        float
+            Unweighted accuracy (mean recall over the labels present), 0..1.
+
+        """
+        allowed = sorted(set(label_indices.tolist()))
+        predicted = predictions_among(self.scores(features, len(labels)), allowed)
+        return scores(label_indices, predicted, labels)['unweighted_accuracy']
