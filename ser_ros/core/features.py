@@ -174,12 +174,37 @@ def linear_filterbank(sample_rate_hz: int, n_fft: int, n_filters: int, fmin_hz: 
         Filter weights over the FFT bins, peak 1.
 
     """
-    fft_freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate_hz)
     edges = np.linspace(fmin_hz, fmax_hz, n_filters + 2)
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    return triangular_filters(sample_rate_hz, n_fft, edges).astype(np.float32)
+
+
+def triangular_filters(sample_rate_hz: int, n_fft: int, edges_hz: np.ndarray) -> np.ndarray:
+    """
+    Build triangular filters over the FFT bins from their edge frequencies.
+
+    Filter ``i`` rises from 0 at ``edges_hz[i]`` to 1 at ``edges_hz[i + 1]`` and falls back to
+    0 at ``edges_hz[i + 2]`` (the shape of both filterbanks).
+
+    Parameters
+    ----------
+    sample_rate_hz : int
+        Rate of the audio [Hz].
+    n_fft : int
+        FFT size [samples]; the bins are its ``n_fft // 2 + 1`` frequencies.
+    edges_hz : numpy.ndarray, shape (n_filters + 2,), float64
+        Increasing edge frequencies [Hz].
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_filters, n_fft // 2 + 1), float64
+        Filter weights, peak 1.
+
+    """
+    fft_freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate_hz)
+    lower, centre, upper = edges_hz[:-2, None], edges_hz[1:-1, None], edges_hz[2:, None]
     rising = (fft_freqs[None, :] - lower) / (centre - lower)
     falling = (upper - fft_freqs[None, :]) / (upper - centre)
-    return np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
+    return np.maximum(0.0, np.minimum(rising, falling))
 
 
 def hz_to_mel(frequencies_hz: float | np.ndarray) -> np.ndarray:
@@ -245,13 +270,8 @@ def mel_filterbank(sample_rate_hz: int, n_fft: int, n_filters: int, fmin_hz: flo
         Filter weights over the FFT bins.
 
     """
-    fft_freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate_hz)
     edges = mel_to_hz(np.linspace(hz_to_mel(fmin_hz), hz_to_mel(fmax_hz), n_filters + 2))
-    widths = np.diff(edges)
-    ramps = edges[:, None] - fft_freqs[None, :]
-    rising = -ramps[:-2] / widths[:-1, None]
-    falling = ramps[2:] / widths[1:, None]
-    weights = np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
+    weights = triangular_filters(sample_rate_hz, n_fft, edges).astype(np.float32)
     weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
     return weights
 
@@ -303,7 +323,7 @@ def regression_deltas(values: np.ndarray, width: int) -> np.ndarray:
     padding[-2] = (half, half)
     padded = np.pad(np.asarray(values, dtype=np.float64), padding, mode='edge')
     n_frames = values.shape[-2]
-    deltas = np.zeros(padded[..., half:half + n_frames, :].shape)
+    deltas = np.zeros(values.shape)
     for offset in range(1, half + 1):
         deltas += offset * (padded[..., half + offset:half + offset + n_frames, :]
                             - padded[..., half - offset:half - offset + n_frames, :])

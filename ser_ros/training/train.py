@@ -158,18 +158,17 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
         ``partners`` and ``share`` are mixup's (``share`` 1: no mixup). Returns the loss, the
         emotion logits and the adversary's corpus logits (None when it is off).
         """
+        def blended(loss_of, logits):
+            loss = share * loss_of(logits, utterances)
+            return loss + (1 - share) * loss_of(logits, partners) if share < 1 else loss
+
         embedded = model.embed(inputs)
         logits = model.output(embedded)
-        loss = share * batch_loss(logits, utterances)
-        if share < 1:
-            loss = loss + (1 - share) * batch_loss(logits, partners)
+        loss = blended(batch_loss, logits)
         if adversary is None:
             return loss, logits, None
         corpus_logits = adversary(embedded, scale)
-        loss = loss + share * adversary.loss(corpus_logits, utterances)
-        if share < 1:
-            loss = loss + (1 - share) * adversary.loss(corpus_logits, partners)
-        return loss, logits, corpus_logits
+        return loss + blended(adversary.loss, corpus_logits), logits, corpus_logits
 
     # The validation audio does not change between epochs: frame it for its statistics once.
     validation_stats = adapted_statistics(bundle, validation_data)
