@@ -22,7 +22,8 @@ them (7 labels, predictions restricted to the held-out corpus's labels), with th
 SVM and per-speaker standardisation (ser_ros.training.baseline) on the statistics (mean, std,
 delta std of the silence-trimmed utterance) of: the baseline's 40 librosa MFCCs, and the
 frames of the model's own featurizer (ser_ros.core.features: 20 MFCC + 20 LFCC, or MFCCs
-alone). The BiLSTM hears those frames; an SVM on their statistics is the figure it has to beat.
+alone, or other filterbanks, band or pitch columns). The BiLSTM hears those frames; an SVM on
+their statistics is the figure it has to beat.
 Prints a table of unweighted accuracy per held-out corpus; a few minutes on one core.
 """
 
@@ -59,6 +60,12 @@ VARIANTS = {
     "model's featurizer: 20 MFCC + 20 LFCC": featurizer_statistics(FeatureConfig(), 40),
     "model's featurizer: 40 MFCCs": featurizer_statistics(FeatureConfig(n_mfcc=40), 40),
     "model's featurizer: 20 MFCCs": featurizer_statistics(FeatureConfig(), 20),
+    "model's featurizer + F0 and voicing": featurizer_statistics(FeatureConfig(pitch=True), 42),
+    "model's featurizer, 30 LFCC of 60 filters": featurizer_statistics(
+        FeatureConfig(n_lfcc=30, n_linear_filters=60), 50),
+    "model's featurizer, 64 mel and 64 linear filters, 30 + 30": featurizer_statistics(
+        FeatureConfig(n_mels=64, n_mfcc=30, n_linear_filters=64, n_lfcc=30), 60),
+    "model's featurizer, 20-4000 Hz": featurizer_statistics(FeatureConfig(fmax_hz=4000.0), 40),
 }
 
 

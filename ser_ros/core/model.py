@@ -63,6 +63,11 @@ class ModelConfig:
         Layer-normalise each frame across its features before the front end. It removes the
         frame's level relative to the speaker's, which carries arousal; the inputs are
         already standardised per speaker. True in bundles trained before it was optional.
+    statistics_head : float
+        Weight ``w`` of the statistics head: a linear classifier on the window's input
+        statistics (:func:`window_statistics`), fitted after the network
+        (``ser_ros.training.statistics_head``) and mixed with it in log probability,
+        ``(1 - w) * network + w * head``. 0 (bundles before it): no head, the network's logits.
 
     """
 
@@ -75,6 +80,7 @@ class ModelConfig:
     conv_channels: int = 64
     frame_stride: int = 3
     frame_norm: bool = True
+    statistics_head: float = 0.0
 
     def validate(self) -> 'ModelConfig':
         """Raise ValueError naming the first invalid setting; return self otherwise."""
@@ -85,6 +91,8 @@ class ModelConfig:
                 raise ValueError(f'{name} {getattr(self, name)} outside 1..{largest}')
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f'dropout {self.dropout} outside [0, 1)')
+        if not 0.0 <= self.statistics_head < 1.0:
+            raise ValueError(f'statistics_head {self.statistics_head} outside [0, 1)')
         return self
 
     def to_dict(self) -> dict:
@@ -95,6 +103,26 @@ class ModelConfig:
     def from_dict(cls, values: dict) -> 'ModelConfig':
         """Build a configuration from :meth:`to_dict` output, rejecting unknown keys."""
         return from_plain(cls, values, 'model_config').validate()
+
+
+def window_statistics(frames: torch.Tensor) -> torch.Tensor:
+    """
+    Return what the statistics head decides from: each feature's level and movement.
+
+    Parameters
+    ----------
+    frames : torch.Tensor, shape (batch, n_frames, n_features), float32
+        Normalised model input of each window (at least two frames).
+
+    Returns
+    -------
+    torch.Tensor, shape (batch, 3 * n_features)
+        Per feature: mean and standard deviation over time, and the standard deviation of its
+        frame-to-frame differences.
+
+    """
+    return torch.cat([frames.mean(dim=1), frames.std(dim=1, correction=0),
+                      frames.diff(dim=1).std(dim=1, correction=0)], dim=1)
 
 
 class BiLSTMClassifier(nn.Module):
@@ -130,6 +158,8 @@ class BiLSTMClassifier(nn.Module):
         self.head = nn.Sequential(
             nn.Dropout(config.dropout), nn.Linear(width, config.hidden_size), nn.ReLU(),
             nn.Dropout(config.dropout), nn.Linear(config.hidden_size, config.n_labels))
+        self.statistics_head = (nn.Linear(3 * config.n_features, config.n_labels)
+                                if config.statistics_head > 0 else None)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """
@@ -143,10 +173,16 @@ class BiLSTMClassifier(nn.Module):
         Returns
         -------
         torch.Tensor, shape (batch, n_labels)
-            Logits.
+            Logits: the network's, or with a statistics head the mixed log probabilities.
 
         """
-        return self.output(self.embed(frames))
+        logits = self.output(self.embed(frames))
+        if self.statistics_head is None:
+            return logits
+        weight = self.config.statistics_head
+        return ((1 - weight) * torch.log_softmax(logits, dim=1)
+                + weight * torch.log_softmax(self.statistics_head(window_statistics(frames)),
+                                             dim=1))
 
     def embed(self, frames: torch.Tensor) -> torch.Tensor:
         """

@@ -599,7 +599,7 @@ class CropMaker:
     window_s : float
         Crop length: the streaming window [s].
     augmentation : Augmentation or None
-        None makes clean, centred crops.
+        None makes clean crops (at random positions, nothing else changed).
     prior : ser_ros.core.normalization.NormStats, optional
         The training statistics the node starts from (needed for
         ``augmentation.prior_probability``).

@@ -17,6 +17,7 @@
 
     ser-train --config config/train.yaml [key.subkey=value ...]
     ser-train --config config/train.yaml --recalibrate MODEL   # refit all but the weights
+    ser-train --config config/train.yaml --add-statistics-head MODEL   # fit a head onto it
 
 Steps: read and split the corpora by speaker; train the BiLSTM on augmented window crops
 (Adam, class-balanced cross-entropy, early stopping on validation unweighted accuracy); fit the
@@ -48,17 +49,20 @@ from ser_ros.core.normalization import NormStats
 from ser_ros.core.recognizer import limit_threads
 from ser_ros.training.adversary import CorpusAdversary, reversal_scale
 from ser_ros.training.config import load_config, OptimiserSettings, TrainingConfig
-from ser_ros.training.dataset import balancing_weights, CropMaker, DatasetError, \
-    LabelledAudio, load_labelled_audio, speaker_split, utterance_frames
+from ser_ros.training.dataset import Augmentation, balancing_weights, CropMaker, \
+    DatasetError, LabelledAudio, load_labelled_audio, speaker_split, utterance_frames
 from ser_ros.training.evaluation import adapted_statistics, classify, evaluate_bundle, scores
 from ser_ros.training.hmm_fit import fit_hmm, out_of_fold_params
 from ser_ros.training.smoothing import ACCURACY_TOLERANCE, DELAY_ALLOWANCE_S, \
     fit_calibration, labelled_windows, validation_streams
+from ser_ros.training.statistics_head import fit_statistics_head
 import torch
 from tqdm import tqdm
 import yaml
 
 LOGGER = logging.getLogger(__name__)
+#: Rounds of training crops the statistics head is fitted on (one crop per utterance each).
+HEAD_CROP_ROUNDS = 3
 
 
 def seed_everything(seed):
@@ -246,6 +250,56 @@ def corpus_adversary(model, train_data, training: OptimiserSettings):
     return CorpusAdversary(model.config.hidden_size, train_data.corpora)
 
 
+def head_crop_maker(featurizer, vad_config, streaming, augmentation, prior):
+    """
+    Return the crop maker the statistics head is fitted with: the network's, all but clean.
+
+    Of ``augmentation`` only the crops standardised as the node does early on are kept
+    (``prior_probability``, ``heard_s``): no gain, tilt, noise, speed, room, codec, masks or
+    context crops. See :mod:`ser_ros.training.statistics_head`.
+    """
+    clean = replace(Augmentation(), gain_db=(0.0, 0.0), tilt=(0.0, 0.0),
+                    noise_probability=0.0, speed_probability=0.0,
+                    prior_probability=augmentation.prior_probability,
+                    heard_s=augmentation.heard_s)
+    return CropMaker(featurizer, vad_config, streaming.window_s, clean, prior,
+                     streaming.norm_prior_s)
+
+
+def with_statistics_head(model, weight, train_data, crop_maker, generator):
+    """
+    Return ``model`` with a statistics head fitted on crops of ``train_data``.
+
+    ``crop_maker`` (:func:`head_crop_maker`) makes ``HEAD_CROP_ROUNDS`` rounds of one crop
+    per utterance at random positions; they are weighted as in the network's loss. See
+    :mod:`ser_ros.training.statistics_head`.
+    """
+    windows = np.concatenate([crop_maker.windows(train_data, generator)
+                              for _ in range(HEAD_CROP_ROUNDS)])
+    weights = balancing_weights(train_data.label_indices, train_data.corpora,
+                                len(train_data.labels))
+    return fit_statistics_head(model, weight, windows,
+                               np.tile(train_data.label_indices, HEAD_CROP_ROUNDS),
+                               np.tile(weights, HEAD_CROP_ROUNDS))
+
+
+def fit_smoothing(bundle, model, validation_data, config):
+    """
+    Fit ``bundle``'s HMM, calibration and dwell on streams of the validation speakers.
+
+    The streams depend on the seed alone, so that ``--recalibrate`` makes the same ones; the
+    dwell starts from ``config.streaming``'s. Returns the HMM fit's report.
+    """
+    bundle.streaming = config.streaming
+    streams = validation_streams(bundle, validation_data, model,
+                                 np.random.default_rng(config.seed), config.hmm.pause_s)
+    bundle.hmm, hmm_report = fit_hmm(*labelled_windows(streams), len(bundle.labels),
+                                     bundle.streaming.dwell_s, bundle.streaming.hop_s,
+                                     config.hmm.em_iterations, config.seed)
+    calibrate(bundle, streams, hmm_report, config.hmm.em_iterations, config.seed)
+    return hmm_report
+
+
 def calibrate(bundle, streams, hmm_report, em_iterations, seed):
     """
     Fit ``bundle``'s calibration and dwell on validation streams; report them in ``hmm_report``.
@@ -299,8 +353,9 @@ def train(config: TrainingConfig, progress: bool = True,
 
     featurizer = FrameFeaturizer(feature_config)
     prior = speech_statistics(parts['train'], featurizer, vad_config)
+    # The network learns without its statistics head, which is fitted on it afterwards.
     model = BiLSTMClassifier(replace(config.model, n_features=feature_config.n_features,
-                                     n_labels=len(labels)))
+                                     n_labels=len(labels), statistics_head=0.0))
     bundle = ModelBundle(labels=labels, feature_config=feature_config,
                          model_config=model.config, norm=prior,
                          hmm=placeholder_hmm(len(labels), streaming), streaming=streaming,
@@ -309,14 +364,13 @@ def train(config: TrainingConfig, progress: bool = True,
                            prior, streaming.norm_prior_s)
     history = train_network(model, parts['train'], parts['validation'], bundle, crop_maker,
                             config.training, generator, progress)
-    bundle.state_dict = model.state_dict()
-
-    # The streams depend on the seed alone, so that --recalibrate makes the same ones.
-    streams = validation_streams(bundle, parts['validation'], model,
-                                 np.random.default_rng(config.seed), config.hmm.pause_s)
-    bundle.hmm, hmm_report = fit_hmm(*labelled_windows(streams), len(labels), streaming.dwell_s,
-                                     streaming.hop_s, config.hmm.em_iterations, config.seed)
-    calibrate(bundle, streams, hmm_report, config.hmm.em_iterations, config.seed)
+    if config.model.statistics_head > 0:
+        model = with_statistics_head(
+            model, config.model.statistics_head, parts['train'],
+            head_crop_maker(featurizer, vad_config, streaming, config.augmentation, prior),
+            generator)
+    bundle.model_config, bundle.state_dict = model.config, model.state_dict()
+    hmm_report = fit_smoothing(bundle, model, parts['validation'], config)
     training_time_s = time.monotonic() - started
     bundle.metadata = {
         'ser_ros_version': __version__, 'date': datetime.date.today().isoformat(),
@@ -385,6 +439,62 @@ def recalibrate(folder, config: TrainingConfig, progress: bool = True) -> ModelB
     write_report(bundle, config, history, data.of_speakers(split['test']),
                  os.path.join(folder, 'report'), progress)
     save_bundle(bundle, folder)
+    return bundle
+
+
+def add_statistics_head(folder, config: TrainingConfig, output: str,
+                        progress: bool = True) -> ModelBundle:
+    """
+    Give a trained bundle the statistics head ``config.model.statistics_head`` asks for.
+
+    What :func:`train` does after the network, on a bundle trained without a head: the head
+    is fitted on crops of the bundle's training speakers (drawn with the bundle's seed), then
+    the HMM, calibration and dwell on its validation streams; the bundle and its report are
+    written to ``output``. The network's weights stay.
+
+    Parameters
+    ----------
+    folder : str
+        A bundle written by :func:`train`, with its ``report/history.json``.
+    config : TrainingConfig
+        The configuration it was trained with, and the head's weight.
+    output : str
+        Where the new bundle goes.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    ModelBundle
+
+    """
+    if config.model.statistics_head <= 0:
+        raise DatasetError('model.statistics_head is 0: no head to fit')
+    limit_threads(config.training.threads)
+    bundle = load_bundle(folder)
+    if bundle.model_config.statistics_head > 0:
+        raise DatasetError(f'{folder} has a statistics head already')
+    metadata = bundle.metadata
+    try:
+        corpora, split, seed = metadata['corpora'], metadata['split'], metadata['seed']
+        with open(os.path.join(folder, 'report', 'history.json')) as stream:
+            history = json.load(stream)
+    except (KeyError, OSError) as error:
+        raise DatasetError(f'{folder} lacks what ser-train writes ({error}): train it again')
+    data = load_labelled_audio(corpora, bundle.labels, metadata.get('label_map', {}),
+                               bundle.feature_config.sample_rate_hz, progress)
+    crop_maker = head_crop_maker(FrameFeaturizer(bundle.feature_config), bundle.vad,
+                                 config.streaming, config.augmentation, bundle.norm)
+    model = with_statistics_head(bundle.build_model(), config.model.statistics_head,
+                                 data.of_speakers(split['train']), crop_maker,
+                                 np.random.default_rng(seed))
+    bundle.model_config, bundle.state_dict = model.config, model.state_dict()
+    metadata['hmm_fit'] = fit_smoothing(bundle, model, data.of_speakers(split['validation']),
+                                        config)
+    metadata['parameters'] = model.parameter_count()
+    write_report(bundle, config, history, data.of_speakers(split['test']),
+                 os.path.join(output, 'report'), progress)
+    save_bundle(bundle, output)
     return bundle
 
 
@@ -474,11 +584,17 @@ def run(argv=None):
     parser.add_argument('--recalibrate', metavar='MODEL',
                         help='only refit the calibration of this trained bundle on its '
                         'validation speakers, and rewrite it')
+    parser.add_argument('--add-statistics-head', metavar='MODEL',
+                        help='only fit the statistics head (model.statistics_head) on this '
+                        'bundle trained without one, then its HMM and calibration; rewrite it')
     args = parser.parse_args(argv)
     config = load_config(args.config, args.overrides)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s')
     if args.recalibrate:
         recalibrate(args.recalibrate, config, progress=not args.quiet)
+    elif args.add_statistics_head:
+        add_statistics_head(args.add_statistics_head, config, args.add_statistics_head,
+                            progress=not args.quiet)
     else:
         train(config, progress=not args.quiet)
     return 0

@@ -1,0 +1,92 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The statistics head: a linear classifier on window statistics, fitted beside the network.
+
+An SVM on utterance statistics of the model's own frames is level with the BiLSTM across
+corpora, and the two err differently: mixing their log probabilities scored 2-3 points above
+either. The head brings that second opinion into the model itself (one code path on the robot):
+multinomial logistic regression on :func:`ser_ros.core.model.window_statistics` of crops of
+the training speakers, with the network's corpus- and class-balancing weights, fitted once
+after the network (it never sees the network's gradients, which keeps it a different
+classifier). Its crops are clean but for one lever: half are standardised as the node does
+before it knows a speaker well. On the network's fully augmented crops (noise, channels,
+speed, context) the head added nothing across corpora; on clean crops it added 1.5 points
+there but cost 4 points on new speakers from a cold start; keeping the prior crops kept the
+cold start (README). Its input standardisation is folded into its weights.
+"""
+
+from dataclasses import replace
+
+import numpy as np
+from ser_ros.core.model import BiLSTMClassifier, window_statistics
+from sklearn.linear_model import LogisticRegression
+import torch
+
+#: Inverse L2 strength of the logistic regression (on standardised statistics).
+REGULARISATION_C = 0.1
+#: Bias of a label no training crop has: never predicted by the head.
+ABSENT_LABEL_BIAS = -30.0
+
+
+def fit_statistics_head(model: BiLSTMClassifier, weight: float, windows: np.ndarray,
+                        label_indices: np.ndarray,
+                        sample_weights: np.ndarray) -> BiLSTMClassifier:
+    """
+    Return ``model`` with a statistics head fitted on training windows, mixed in at ``weight``.
+
+    Parameters
+    ----------
+    model : BiLSTMClassifier
+        The trained network, without a head; its weights are copied, not changed.
+    weight : float
+        The head's share ``w`` in (0, 1) (see :class:`ser_ros.core.model.ModelConfig`).
+    windows : numpy.ndarray, shape (n_windows, n_frames, n_features), float32
+        Normalised model input of training crops.
+    label_indices : numpy.ndarray, shape (n_windows,), int
+        The label of each crop.
+    sample_weights : numpy.ndarray, shape (n_windows,), float
+        Balancing weight of each crop (as in the network's loss).
+
+    Returns
+    -------
+    BiLSTMClassifier
+        In evaluation mode.
+
+    """
+    with torch.inference_mode():
+        statistics = window_statistics(torch.from_numpy(windows)).numpy().astype(np.float64)
+    mean, scale = statistics.mean(axis=0), statistics.std(axis=0) + 1e-6
+    regression = LogisticRegression(C=REGULARISATION_C, max_iter=2000)
+    regression.fit((statistics - mean) / scale, label_indices, sample_weight=sample_weights)
+    n_labels = model.config.n_labels
+    coefficients = np.zeros((n_labels, statistics.shape[1]))
+    bias = np.full(n_labels, ABSENT_LABEL_BIAS)
+    present = regression.classes_
+    if len(present) == 2:
+        # sklearn keeps one row for two classes: the second's logit against the first's 0.
+        coefficients[present[1]], bias[present] = regression.coef_[0], [0.0, 0.0]
+        bias[present[1]] = regression.intercept_[0]
+    else:
+        coefficients[present], bias[present] = regression.coef_, regression.intercept_
+    # Fold the standardisation in: w . (s - mean) / scale + b = (w / scale) . s + b'.
+    folded = coefficients / scale
+    with_head = BiLSTMClassifier(replace(model.config, statistics_head=weight))
+    state = dict(model.state_dict())
+    state['statistics_head.weight'] = torch.from_numpy(folded.astype(np.float32))
+    state['statistics_head.bias'] = torch.from_numpy(
+        (bias - folded @ mean).astype(np.float32))
+    with_head.load_state_dict(state)
+    return with_head.eval()
