@@ -394,6 +394,27 @@ def speech_statistics(data, featurizer, vad_config):
     return NormStats.of(np.concatenate([c[s] for c, s in zip(cepstra, speech)]))
 
 
+def training_record(bundle, folder, progress):
+    """
+    Return the training history of the bundle in ``folder`` and the audio it was trained from.
+
+    Raises DatasetError when the bundle lacks what :func:`train` writes (its corpora, split,
+    seed and ``report/history.json``).
+    """
+    metadata = bundle.metadata
+    try:
+        missing = [key for key in ('corpora', 'split', 'seed') if key not in metadata]
+        if missing:
+            raise KeyError(', '.join(missing))
+        with open(os.path.join(folder, 'report', 'history.json')) as stream:
+            history = json.load(stream)
+    except (KeyError, OSError) as error:
+        raise DatasetError(f'{folder} lacks what ser-train writes ({error}): train it again')
+    return history, load_labelled_audio(metadata['corpora'], bundle.labels,
+                                        metadata.get('label_map', {}),
+                                        bundle.feature_config.sample_rate_hz, progress)
+
+
 def recalibrate(folder, config: TrainingConfig, progress: bool = True) -> ModelBundle:
     """
     Refit what a trained bundle's weights do not fix, on its own speakers; rewrite it.
@@ -420,22 +441,15 @@ def recalibrate(folder, config: TrainingConfig, progress: bool = True) -> ModelB
     """
     limit_threads(config.training.threads)
     bundle = load_bundle(folder)
-    metadata = bundle.metadata
-    try:
-        corpora, split, seed = metadata['corpora'], metadata['split'], metadata['seed']
-        with open(os.path.join(folder, 'report', 'history.json')) as stream:
-            history = json.load(stream)
-    except (KeyError, OSError) as error:
-        raise DatasetError(f'{folder} lacks what ser-train writes ({error}): train it again')
-    data = load_labelled_audio(corpora, bundle.labels, metadata.get('label_map', {}),
-                               bundle.feature_config.sample_rate_hz, progress)
+    history, data = training_record(bundle, folder, progress)
+    split, seed = bundle.metadata['split'], bundle.metadata['seed']
     bundle.vad = config.vad
     bundle.norm = speech_statistics(data.of_speakers(split['train']),
                                     FrameFeaturizer(bundle.feature_config), bundle.vad)
     streams = validation_streams(bundle, data.of_speakers(split['validation']),
                                  bundle.build_model(), np.random.default_rng(seed),
                                  config.hmm.pause_s)
-    calibrate(bundle, streams, metadata['hmm_fit'], config.hmm.em_iterations, seed)
+    calibrate(bundle, streams, bundle.metadata['hmm_fit'], config.hmm.em_iterations, seed)
     write_report(bundle, config, history, data.of_speakers(split['test']),
                  os.path.join(folder, 'report'), progress)
     save_bundle(bundle, folder)
@@ -474,24 +488,17 @@ def add_statistics_head(folder, config: TrainingConfig, output: str,
     bundle = load_bundle(folder)
     if bundle.model_config.statistics_head > 0:
         raise DatasetError(f'{folder} has a statistics head already')
-    metadata = bundle.metadata
-    try:
-        corpora, split, seed = metadata['corpora'], metadata['split'], metadata['seed']
-        with open(os.path.join(folder, 'report', 'history.json')) as stream:
-            history = json.load(stream)
-    except (KeyError, OSError) as error:
-        raise DatasetError(f'{folder} lacks what ser-train writes ({error}): train it again')
-    data = load_labelled_audio(corpora, bundle.labels, metadata.get('label_map', {}),
-                               bundle.feature_config.sample_rate_hz, progress)
+    history, data = training_record(bundle, folder, progress)
+    split, seed = bundle.metadata['split'], bundle.metadata['seed']
     crop_maker = head_crop_maker(FrameFeaturizer(bundle.feature_config), bundle.vad,
                                  config.streaming, config.augmentation, bundle.norm)
     model = with_statistics_head(bundle.build_model(), config.model.statistics_head,
                                  data.of_speakers(split['train']), crop_maker,
                                  np.random.default_rng(seed))
     bundle.model_config, bundle.state_dict = model.config, model.state_dict()
-    metadata['hmm_fit'] = fit_smoothing(bundle, model, data.of_speakers(split['validation']),
-                                        config)
-    metadata['parameters'] = model.parameter_count()
+    bundle.metadata['hmm_fit'] = fit_smoothing(
+        bundle, model, data.of_speakers(split['validation']), config)
+    bundle.metadata['parameters'] = model.parameter_count()
     write_report(bundle, config, history, data.of_speakers(split['test']),
                  os.path.join(output, 'report'), progress)
     save_bundle(bundle, output)
