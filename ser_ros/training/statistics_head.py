@@ -74,13 +74,12 @@ def fit_statistics_head(model: BiLSTMClassifier, weight: float, windows: np.ndar
     n_labels = model.config.n_labels
     coefficients = np.zeros((n_labels, statistics.shape[1]))
     bias = np.full(n_labels, ABSENT_LABEL_BIAS)
-    present = regression.classes_
-    if len(present) == 2:
+    rows, intercepts = regression.coef_, regression.intercept_
+    if len(regression.classes_) == 2:
         # sklearn keeps one row for two classes: the second's logit against the first's 0.
-        coefficients[present[1]], bias[present] = regression.coef_[0], [0.0, 0.0]
-        bias[present[1]] = regression.intercept_[0]
-    else:
-        coefficients[present], bias[present] = regression.coef_, regression.intercept_
+        rows = np.vstack([np.zeros_like(rows), rows])
+        intercepts = np.concatenate([[0.0], intercepts])
+    coefficients[regression.classes_], bias[regression.classes_] = rows, intercepts
     # Fold the standardisation in: w . (s - mean) / scale + b = (w / scale) . s + b'.
     folded = coefficients / scale
     with_head = BiLSTMClassifier(replace(model.config, statistics_head=weight))

@@ -258,10 +258,10 @@ def head_crop_maker(featurizer, vad_config, streaming, augmentation, prior):
     (``prior_probability``, ``heard_s``): no gain, tilt, noise, speed, room, codec, masks or
     context crops. See :mod:`ser_ros.training.statistics_head`.
     """
-    clean = replace(Augmentation(), gain_db=(0.0, 0.0), tilt=(0.0, 0.0),
-                    noise_probability=0.0, speed_probability=0.0,
-                    prior_probability=augmentation.prior_probability,
-                    heard_s=augmentation.heard_s)
+    clean = Augmentation(gain_db=(0.0, 0.0), tilt=(0.0, 0.0), noise_probability=0.0,
+                         speed_probability=0.0,
+                         prior_probability=augmentation.prior_probability,
+                         heard_s=augmentation.heard_s)
     return CropMaker(featurizer, vad_config, streaming.window_s, clean, prior,
                      streaming.norm_prior_s)
 
@@ -283,20 +283,20 @@ def with_statistics_head(model, weight, train_data, crop_maker, generator):
                                np.tile(weights, HEAD_CROP_ROUNDS))
 
 
-def fit_smoothing(bundle, model, validation_data, config):
+def fit_smoothing(bundle, model, validation_data, config, seed):
     """
     Fit ``bundle``'s HMM, calibration and dwell on streams of the validation speakers.
 
-    The streams depend on the seed alone, so that ``--recalibrate`` makes the same ones; the
-    dwell starts from ``config.streaming``'s. Returns the HMM fit's report.
+    The streams depend on ``seed`` (the bundle's) alone, so that ``--recalibrate`` makes the
+    same ones; the dwell starts from ``config.streaming``'s. Returns the HMM fit's report.
     """
     bundle.streaming = config.streaming
-    streams = validation_streams(bundle, validation_data, model,
-                                 np.random.default_rng(config.seed), config.hmm.pause_s)
+    streams = validation_streams(bundle, validation_data, model, np.random.default_rng(seed),
+                                 config.hmm.pause_s)
     bundle.hmm, hmm_report = fit_hmm(*labelled_windows(streams), len(bundle.labels),
                                      bundle.streaming.dwell_s, bundle.streaming.hop_s,
-                                     config.hmm.em_iterations, config.seed)
-    calibrate(bundle, streams, hmm_report, config.hmm.em_iterations, config.seed)
+                                     config.hmm.em_iterations, seed)
+    calibrate(bundle, streams, hmm_report, config.hmm.em_iterations, seed)
     return hmm_report
 
 
@@ -370,7 +370,7 @@ def train(config: TrainingConfig, progress: bool = True,
             head_crop_maker(featurizer, vad_config, streaming, config.augmentation, prior),
             generator)
     bundle.model_config, bundle.state_dict = model.config, model.state_dict()
-    hmm_report = fit_smoothing(bundle, model, parts['validation'], config)
+    hmm_report = fit_smoothing(bundle, model, parts['validation'], config, config.seed)
     training_time_s = time.monotonic() - started
     bundle.metadata = {
         'ser_ros_version': __version__, 'date': datetime.date.today().isoformat(),
@@ -396,23 +396,31 @@ def speech_statistics(data, featurizer, vad_config):
 
 def training_record(bundle, folder, progress):
     """
-    Return the training history of the bundle in ``folder`` and the audio it was trained from.
+    Return what :func:`train` recorded of the bundle in ``folder``, and its audio.
 
-    Raises DatasetError when the bundle lacks what :func:`train` writes (its corpora, split,
-    seed and ``report/history.json``).
+    Raises DatasetError when the bundle lacks any of them.
+
+    Returns
+    -------
+    history : list of dict
+        ``report/history.json``.
+    data : LabelledAudio
+        The corpora it was trained from, with its labels.
+    split : dict of str to list of str
+        Its speakers by part.
+    seed : int
+
     """
     metadata = bundle.metadata
     try:
-        missing = [key for key in ('corpora', 'split', 'seed') if key not in metadata]
-        if missing:
-            raise KeyError(', '.join(missing))
+        corpora, split, seed = metadata['corpora'], metadata['split'], metadata['seed']
         with open(os.path.join(folder, 'report', 'history.json')) as stream:
             history = json.load(stream)
     except (KeyError, OSError) as error:
         raise DatasetError(f'{folder} lacks what ser-train writes ({error}): train it again')
-    return history, load_labelled_audio(metadata['corpora'], bundle.labels,
-                                        metadata.get('label_map', {}),
-                                        bundle.feature_config.sample_rate_hz, progress)
+    data = load_labelled_audio(corpora, bundle.labels, metadata.get('label_map', {}),
+                               bundle.feature_config.sample_rate_hz, progress)
+    return history, data, split, seed
 
 
 def recalibrate(folder, config: TrainingConfig, progress: bool = True) -> ModelBundle:
@@ -441,8 +449,7 @@ def recalibrate(folder, config: TrainingConfig, progress: bool = True) -> ModelB
     """
     limit_threads(config.training.threads)
     bundle = load_bundle(folder)
-    history, data = training_record(bundle, folder, progress)
-    split, seed = bundle.metadata['split'], bundle.metadata['seed']
+    history, data, split, seed = training_record(bundle, folder, progress)
     bundle.vad = config.vad
     bundle.norm = speech_statistics(data.of_speakers(split['train']),
                                     FrameFeaturizer(bundle.feature_config), bundle.vad)
@@ -488,8 +495,7 @@ def add_statistics_head(folder, config: TrainingConfig, output: str,
     bundle = load_bundle(folder)
     if bundle.model_config.statistics_head > 0:
         raise DatasetError(f'{folder} has a statistics head already')
-    history, data = training_record(bundle, folder, progress)
-    split, seed = bundle.metadata['split'], bundle.metadata['seed']
+    history, data, split, seed = training_record(bundle, folder, progress)
     crop_maker = head_crop_maker(FrameFeaturizer(bundle.feature_config), bundle.vad,
                                  config.streaming, config.augmentation, bundle.norm)
     model = with_statistics_head(bundle.build_model(), config.model.statistics_head,
@@ -497,7 +503,7 @@ def add_statistics_head(folder, config: TrainingConfig, output: str,
                                  np.random.default_rng(seed))
     bundle.model_config, bundle.state_dict = model.config, model.state_dict()
     bundle.metadata['hmm_fit'] = fit_smoothing(
-        bundle, model, data.of_speakers(split['validation']), config)
+        bundle, model, data.of_speakers(split['validation']), config, seed)
     bundle.metadata['parameters'] = model.parameter_count()
     write_report(bundle, config, history, data.of_speakers(split['test']),
                  os.path.join(output, 'report'), progress)
