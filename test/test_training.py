@@ -118,6 +118,24 @@ def test_recalibrate_refits_all_but_the_weights(trained, repo_root, tmp_path):
     assert not np.allclose(silero.norm.mean, original.norm.mean)
 
 
+def test_training_again_in_another_process_gives_the_same_bundle(trained, tmp_path):
+    # The report's configuration, another output, and another string-hash seed (the order of
+    # any set of names): the same weights and the same calibration, whatever the process.
+    parent_seed = os.environ.get('PYTHONHASHSEED', 'random')
+    environment = dict(os.environ, PYTHONHASHSEED='1' if parent_seed == '0' else '0')
+    result = subprocess.run(
+        [sys.executable, '-m', 'ser_ros.training.train', '--quiet', '--config',
+         str(trained / 'model' / 'report' / 'config.yaml'), f'output={tmp_path / "again"}'],
+        capture_output=True, text=True, timeout=300, env=environment)
+    assert result.returncode == 0, result.stderr
+    first, again = load_bundle(trained / 'model'), load_bundle(tmp_path / 'again')
+    assert first.state_dict.keys() == again.state_dict.keys()
+    for name, tensor in first.state_dict.items():
+        assert torch.equal(tensor, again.state_dict[name]), name
+    assert again.calibration == first.calibration and again.streaming == first.streaming
+    assert again.metadata['split'] == first.metadata['split']
+
+
 def run_tool(*args):
     return subprocess.run([sys.executable, '-m', *args], capture_output=True, text=True,
                           timeout=120)
