@@ -111,8 +111,10 @@ def test_training_with_the_head_and_adding_it_later_give_bundles_that_run(tmp_pa
     assert estimates and all(np.isclose(estimate.probabilities.sum(), 1.0)
                              for estimate in estimates)
 
-    without = train(load_config(config_path, common + [f'output={tmp_path / "without"}']),
-                    progress=False)
+    assert 'statistics head at weight 0.3' in \
+        (tmp_path / 'with_head' / 'report' / 'report.md').read_text()
+    without = train(load_config(config_path, common + [
+        'model.statistics_head=0', f'output={tmp_path / "without"}']), progress=False)
     assert without.model_config.statistics_head == 0.0
     # ser-train --add-statistics-head rewrites the bundle in place.
     shutil.copytree(tmp_path / 'without', tmp_path / 'added')
@@ -128,5 +130,6 @@ def test_training_with_the_head_and_adding_it_later_give_bundles_that_run(tmp_pa
         add_statistics_head(str(tmp_path / 'added'), head_config, str(tmp_path / 'again'),
                             progress=False)
     with pytest.raises(DatasetError, match='no head to fit'):
-        add_statistics_head(str(tmp_path / 'without'), load_config(config_path, common),
-                            str(tmp_path / 'again'), progress=False)
+        add_statistics_head(str(tmp_path / 'without'), load_config(
+            config_path, common + ['model.statistics_head=0']), str(tmp_path / 'again'),
+            progress=False)

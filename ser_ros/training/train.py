@@ -527,7 +527,9 @@ def write_report(bundle, config, history, test_data, folder, progress):
              f"- trained {metadata['date']} with ser_ros {metadata['ser_ros_version']}, "
              f"seed {metadata['seed']}, {metadata['epochs_run']} epochs, "
              f"{metadata['training_time_s']:.0f} s on {torch.get_num_threads()} threads",
-             f"- {metadata['parameters']:,} parameters; utterances {metadata['utterances']}",
+             f"- {metadata['parameters']:,} parameters; utterances {metadata['utterances']}"
+             + (f'; statistics head at weight {bundle.model_config.statistics_head:g}, fitted '
+                'after the network' if bundle.model_config.statistics_head > 0 else ''),
              f"- best validation unweighted accuracy {metadata['best_validation_ua']:.1%}",
              f'- HMM emissions, out-of-sample validation window accuracy: {hmm_fit}',
              f"- calibration on the validation streams: temperature {fitted['temperature']:.2f}"
