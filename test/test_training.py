@@ -77,6 +77,9 @@ def test_training_writes_a_loadable_bundle_and_a_report(trained):
     assert not set(split['train']) & set(split['validation'])
     assert 1 <= bundle.metadata['epochs_run'] <= 3
     report = trained / 'model' / 'report'
+    # The threads it trained on (training.threads), recorded when it trained.
+    assert bundle.metadata['threads'] == 1
+    assert ' s on 1 threads' in (report / 'report.md').read_text()
     for name in ('report.md', 'results.md', 'results.json', 'confusion_adapted.png',
                  'confusion_cold.png', 'training.png', 'config.yaml'):
         assert (report / name).is_file(), name

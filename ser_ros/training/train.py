@@ -379,7 +379,8 @@ def train(config: TrainingConfig, progress: bool = True,
         'utterances': {part: len(members) for part, members in parts.items()},
         'parameters': model.parameter_count(), 'epochs_run': len(history),
         'best_validation_ua': max(row['validation_ua'] for row in history),
-        'training_time_s': round(training_time_s, 1), 'hmm_fit': hmm_report,
+        'training_time_s': round(training_time_s, 1), 'threads': torch.get_num_threads(),
+        'hmm_fit': hmm_report,
     }
     write_report(bundle, config, history, parts['test'], os.path.join(config.output, 'report'),
                  progress)
@@ -526,7 +527,8 @@ def write_report(bundle, config, history, test_data, folder, progress):
     lines = [f'# Training report: {bundle.name}', '',
              f"- trained {metadata['date']} with ser_ros {metadata['ser_ros_version']}, "
              f"seed {metadata['seed']}, {metadata['epochs_run']} epochs, "
-             f"{metadata['training_time_s']:.0f} s on {torch.get_num_threads()} threads",
+             f"{metadata['training_time_s']:.0f} s"
+             + (f" on {metadata['threads']} threads" if 'threads' in metadata else ''),
              f"- {metadata['parameters']:,} parameters; utterances {metadata['utterances']}"
              + (f'; statistics head at weight {bundle.model_config.statistics_head:g}, fitted '
                 'after the network' if bundle.model_config.statistics_head > 0 else ''),
