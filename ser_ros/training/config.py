@@ -118,6 +118,9 @@ class OptimiserSettings:
         Domain-adversarial training (:mod:`ser_ros.training.adversary`): the strength of the
         reversed gradient of a corpus classifier on the emotion head's hidden layer, reached
         by the end of training. 0 is off; it needs two training corpora or more.
+    affect_targets : float
+        Weight of the auxiliary arousal and valence loss (:mod:`ser_ros.training.affect`)
+        beside the emotion loss. 0 is off.
 
     """
 
@@ -131,6 +134,7 @@ class OptimiserSettings:
     mask_missing_labels: bool = False
     mixup_alpha: float = 0.0
     corpus_adversary: float = 0.0
+    affect_targets: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,7 @@ class TrainingConfig:
             ('hmm.pause_s', 0 <= self.hmm.pause_s[0] <= self.hmm.pause_s[1], 'a range [s]'),
             ('training.mixup_alpha', self.training.mixup_alpha >= 0, '>= 0'),
             ('training.corpus_adversary', self.training.corpus_adversary >= 0, '>= 0'),
+            ('training.affect_targets', self.training.affect_targets >= 0, '>= 0'),
             ('augmentation.time_mask_s', self.augmentation.time_mask_s >= 0, '>= 0'),
             ('augmentation.rt60_s', 0 < self.augmentation.rt60_s[0] <= self.augmentation.rt60_s[1],
              'a range of positive times [s]'),

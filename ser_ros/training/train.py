@@ -48,6 +48,7 @@ from ser_ros.core.model import BiLSTMClassifier
 from ser_ros.core.normalization import NormStats
 from ser_ros.core.recognizer import limit_threads
 from ser_ros.training.adversary import CorpusAdversary, reversal_scale
+from ser_ros.training.affect import AffectHead
 from ser_ros.training.config import load_config, OptimiserSettings, TrainingConfig
 from ser_ros.training.dataset import Augmentation, balancing_weights, CropMaker, \
     DatasetError, LabelledAudio, load_labelled_audio, speaker_split, utterance_frames
@@ -138,9 +139,13 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
                                                  len(train_data.labels)))
     targets = torch.from_numpy(train_data.label_indices).long()
     adversary = corpus_adversary(model, train_data, training)
+    affect = (AffectHead(model.config.hidden_size, train_data.labels,
+                         train_data.label_indices, weights.numpy())
+              if training.affect_targets > 0 else None)
     parameters = list(model.parameters())
-    if adversary is not None:
-        parameters += list(adversary.parameters())
+    for auxiliary in (adversary, affect):
+        if auxiliary is not None:
+            parameters += list(auxiliary.parameters())
     optimizer = torch.optim.Adam(parameters, lr=training.learning_rate,
                                  weight_decay=training.weight_decay)
     loss_function = torch.nn.CrossEntropyLoss(reduction='none')
@@ -157,10 +162,12 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
 
     def step_loss(inputs, utterances, partners, share, scale):
         """
-        Loss of one batch: emotion, plus the corpus adversary's when it is on.
+        Loss of one batch: emotion, plus the auxiliary losses that are on.
 
-        ``partners`` and ``share`` are mixup's (``share`` 1: no mixup). Returns the loss, the
-        emotion logits and the adversary's corpus logits (None when it is off).
+        The auxiliaries are the corpus adversary and the arousal and valence targets (weighted
+        by ``training.affect_targets``). ``partners`` and ``share`` are mixup's (``share`` 1:
+        no mixup). Returns the loss, the emotion logits and the adversary's corpus logits
+        (None when it is off).
         """
         def blended(loss_of, logits):
             loss = share * loss_of(logits, utterances)
@@ -169,6 +176,8 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
         embedded = model.embed(inputs)
         logits = model.output(embedded)
         loss = blended(batch_loss, logits)
+        if affect is not None:
+            loss = loss + training.affect_targets * blended(affect.loss, affect(embedded))
         if adversary is None:
             return loss, logits, None
         corpus_logits = adversary(embedded, scale)
