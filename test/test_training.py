@@ -24,8 +24,9 @@ import sys
 import numpy as np
 import pytest
 from ser_ros.core.bundle import load_bundle
+from ser_ros.core.config_io import ConfigError
 from ser_ros.training.config import load_config
-from ser_ros.training.train import recalibrate, train
+from ser_ros.training.train import recalibrate, train, WeightAverage
 import soundfile
 from synthetic import RATE_HZ, silence, speech_like
 import torch
@@ -59,9 +60,10 @@ def trained(tmp_path_factory, repo_root):
         'model={hidden_size: 8, num_layers: 1, dropout: 0.0, conv_channels: 8}',
         'training.epochs=3', 'training.patience=2', 'streaming.window_s=1.0',
         'streaming.hop_s=0.5', 'hmm.em_iterations=2', 'name=tiny_test',
-        # Every optional training path on: pitch columns, mixup, SpecAugment-style masks.
+        # Every optional training path on: pitch columns, mixup, SpecAugment-style masks,
+        # weight averaging.
         'features={pitch: true}', 'training.mixup_alpha=0.4', 'augmentation.time_masks=2',
-        'augmentation.feature_masks=2',
+        'augmentation.feature_masks=2', 'training.average_last_epochs=2',
         # Synthetic tones are not all speech to the trained gate: the energy gate here.
         'vad.kind=energy',
         f'output={root / "model"}'])
@@ -77,6 +79,11 @@ def test_training_writes_a_loadable_bundle_and_a_report(trained):
     assert not set(split['train']) & set(split['validation'])
     assert 1 <= bundle.metadata['epochs_run'] <= 3
     report = trained / 'model' / 'report'
+    # The mean weights of the last two epochs are kept, and scored on validation.
+    history = json.loads((report / 'history.json').read_text())
+    assert 0.0 <= history[-1]['averaged_validation_ua'] <= 1.0
+    assert all('averaged_validation_ua' not in row for row in history[:-1])
+    assert 'kept the mean weights of the last epochs' in (report / 'report.md').read_text()
     # The threads it trained on (training.threads), recorded when it trained.
     assert bundle.metadata['threads'] == 1
     assert ' s on 1 threads' in (report / 'report.md').read_text()
@@ -181,3 +188,20 @@ def test_evaluate_cli_regenerates_the_results_table(trained, tmp_path):
 def test_predict_cli_names_a_missing_model(tmp_path):
     done = run_tool('ser_ros.tools.predict', '--model', str(tmp_path / 'none'), '--file', 'x.wav')
     assert done.returncode == 2 and 'does not exist' in done.stderr
+
+
+def test_weight_average_is_the_mean_of_the_epochs_from_the_first_on():
+    model = torch.nn.Linear(2, 1)
+    average = WeightAverage(first_epoch=1)
+    for epoch, value in enumerate([10.0, 1.0, 2.0, 6.0]):
+        torch.nn.init.constant_(model.weight, value)
+        average.add(epoch, model)
+    assert average.count == 3
+    torch.testing.assert_close(average.state['weight'], torch.full((1, 2), 3.0))
+    assert WeightAverage(first_epoch=4).count == 0
+
+
+def test_averaging_more_epochs_than_trained_is_refused(repo_root):
+    with pytest.raises(ConfigError, match='training.average_last_epochs'):
+        load_config(os.path.join(repo_root, 'config', 'train.yaml'),
+                    ['training.epochs=5', 'training.average_last_epochs=6'])

@@ -121,6 +121,9 @@ class OptimiserSettings:
     affect_targets : float
         Weight of the auxiliary arousal and valence loss (:mod:`ser_ros.training.affect`)
         beside the emotion loss. 0 is off.
+    average_last_epochs : int
+        Keep the mean of the weights after each of the last this many epochs (stochastic
+        weight averaging) instead of the weights of the best validation epoch. 0 is off.
 
     """
 
@@ -135,6 +138,7 @@ class OptimiserSettings:
     mixup_alpha: float = 0.0
     corpus_adversary: float = 0.0
     affect_targets: float = 0.0
+    average_last_epochs: int = 0
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,9 @@ class TrainingConfig:
             ('training.mixup_alpha', self.training.mixup_alpha >= 0, '>= 0'),
             ('training.corpus_adversary', self.training.corpus_adversary >= 0, '>= 0'),
             ('training.affect_targets', self.training.affect_targets >= 0, '>= 0'),
+            ('training.average_last_epochs',
+             0 <= self.training.average_last_epochs <= self.training.epochs,
+             'in 0..training.epochs'),
             ('augmentation.time_mask_s', self.augmentation.time_mask_s >= 0, '>= 0'),
             ('augmentation.rt60_s', 0 < self.augmentation.rt60_s[0] <= self.augmentation.rt60_s[1],
              'a range of positive times [s]'),

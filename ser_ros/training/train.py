@@ -185,6 +185,15 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
 
     # The validation audio does not change between epochs: frame it for its statistics once.
     validation_stats = adapted_statistics(bundle, validation_data)
+
+    def validation_score():
+        """Unweighted accuracy of ``model`` as it is on the validation utterances, adapted."""
+        return scores(validation_data.label_indices,
+                      classify(bundle, validation_data, 'adapted', model=model, progress=False,
+                               stats=validation_stats),
+                      validation_data.labels)['unweighted_accuracy']
+
+    average = WeightAverage(training.epochs - training.average_last_epochs)
     epochs = tqdm(range(training.epochs), desc='epochs', disable=not progress)
     for epoch in epochs:
         windows = torch.from_numpy(crop_maker.windows(train_data, generator))
@@ -218,10 +227,7 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
         model.eval()
         train_ua = scores(train_data.label_indices, predictions.numpy(),
                           train_data.labels)['unweighted_accuracy']
-        validation_ua = scores(validation_data.label_indices,
-                               classify(bundle, validation_data, 'adapted', model=model,
-                                        progress=False, stats=validation_stats),
-                               validation_data.labels)['unweighted_accuracy']
+        validation_ua = validation_score()
         history.append({'epoch': epoch + 1, 'loss': total_loss / len(windows),
                         'train_ua': train_ua, 'validation_ua': validation_ua})
         if adversary is not None:
@@ -233,6 +239,7 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
                            val=f'{validation_ua:.2f}')
         LOGGER.info('epoch %d: loss %.3f, train UA %.3f, validation UA %.3f', epoch + 1,
                     total_loss / len(windows), train_ua, validation_ua)
+        average.add(epoch, model)
         if validation_ua > best_score:
             best_score, best_state, waited = validation_ua, copy.deepcopy(model.state_dict()), 0
         else:
@@ -240,9 +247,47 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
             if waited >= training.patience:
                 LOGGER.info('early stop after epoch %d', epoch + 1)
                 break
-    model.load_state_dict(best_state)
+    if average.count:
+        model.load_state_dict(average.state)
+        history[-1]['averaged_validation_ua'] = validation_score()
+        LOGGER.info('kept the mean weights of the last %d epochs: validation UA %.3f',
+                    average.count, history[-1]['averaged_validation_ua'])
+    else:
+        model.load_state_dict(best_state)
     model.eval()
     return history
+
+
+class WeightAverage:
+    """
+    Running mean of a network's weights over the epochs from ``first_epoch`` on.
+
+    Stochastic weight averaging (Izmailov et al., 2018): the mean of the weights along the end
+    of training lies in a flatter region of the loss than any one epoch's, which carries better
+    to data unlike the training data. ``first_epoch`` at or past the last epoch: nothing is
+    averaged (``count`` stays 0).
+
+    Parameters
+    ----------
+    first_epoch : int
+        The first epoch (from 0) whose weights join the mean.
+
+    """
+
+    def __init__(self, first_epoch):
+        self.first_epoch, self.count, self.state = first_epoch, 0, None
+
+    def add(self, epoch, model):
+        """Add ``model``'s weights after ``epoch`` (from 0) to the mean, if it is late enough."""
+        if epoch < self.first_epoch:
+            return
+        self.count += 1
+        current = model.state_dict()
+        if self.state is None:
+            self.state = {name: value.detach().clone() for name, value in current.items()}
+            return
+        for name, value in current.items():
+            self.state[name] += (value.detach() - self.state[name]) / self.count
 
 
 def corpus_adversary(model, train_data, training: OptimiserSettings):
@@ -541,7 +586,10 @@ def write_report(bundle, config, history, test_data, folder, progress):
              f"- {metadata['parameters']:,} parameters; utterances {metadata['utterances']}"
              + (f'; statistics head at weight {bundle.model_config.statistics_head:g}, fitted '
                 'after the network' if bundle.model_config.statistics_head > 0 else ''),
-             f"- best validation unweighted accuracy {metadata['best_validation_ua']:.1%}",
+             f"- best validation unweighted accuracy {metadata['best_validation_ua']:.1%}"
+             + ('; kept the mean weights of the last epochs (training.average_last_epochs): '
+                f"{history[-1]['averaged_validation_ua']:.1%}"
+                if 'averaged_validation_ua' in history[-1] else ''),
              f'- HMM emissions, out-of-sample validation window accuracy: {hmm_fit}',
              f"- calibration on the validation streams: temperature {fitted['temperature']:.2f}"
              f" (raw ECE {fitted['raw_ece']['before']:.3f} -> {fitted['raw_ece']['after']:.3f});"
