@@ -27,16 +27,14 @@ their statistics is the figure it has to beat.
 Prints a table of unweighted accuracy per held-out corpus; a few minutes on one core.
 """
 
-import argparse
 import json
 import sys
 import time
 
-from generalisation import corpora, LABEL_MAP_7, LABELS_7
+from generalisation import comparison_arguments, corpora, LABEL_MAP_7, LABELS_7
 import numpy as np
 from ser_ros.core.features import FeatureConfig, FrameFeaturizer
 from ser_ros.core.recognizer import limit_threads
-from ser_ros.resources import shared_data_folder
 from ser_ros.training.baseline import coefficient_statistics, group_standardised, \
     SvmBaseline, trimmed, utterance_statistics
 from ser_ros.training.dataset import load_labelled_audio
@@ -71,13 +69,8 @@ VARIANTS = {
 
 def main():
     """Run the comparison."""
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--data', default=shared_data_folder(), help='the shared corpora')
-    parser.add_argument('--output', default='bench/baseline_features.json')
-    args = parser.parse_args()
-    if not args.data:
-        print('baseline_features: the shared corpora are not in ../shared/data; give --data',
-              file=sys.stderr)
+    args = comparison_arguments(__doc__, 'baseline_features')
+    if args is None:
         return 2
     limit_threads(1)
     data = load_labelled_audio(list(corpora(args.data).values()), LABELS_7, LABEL_MAP_7,

@@ -76,6 +76,23 @@ def corpora(data_root):
     }
 
 
+def comparison_arguments(doc, program):
+    """
+    Parse ``--data`` and ``--output`` of a comparison on the shared corpora.
+
+    Returns the arguments, or None (with the reason on stderr) when the corpora are not found.
+    """
+    parser = argparse.ArgumentParser(description=doc.split('\n\n')[0])
+    parser.add_argument('--data', default=shared_data_folder(), help='the shared corpora')
+    parser.add_argument('--output', default=f'bench/{program}.json')
+    args = parser.parse_args()
+    if not args.data:
+        print(f'{program}: the shared corpora are not in ../shared/data; give --data',
+              file=sys.stderr)
+        return None
+    return args
+
+
 def flow(corpus_entries):
     """Return the YAML flow text of a list of corpus entries (for a config override)."""
     return '[' + ', '.join('{' + ', '.join(f'{k}: {v}' for k, v in entry.items()) + '}'

@@ -29,15 +29,13 @@ encode hop by hop). Prints a table of unweighted accuracy per held-out corpus an
 encoder's cost per 2 s and per 0.5 s of audio; about 25 minutes on 2 cores.
 """
 
-import argparse
 import json
 import sys
 import time
 
-from generalisation import corpora, LABEL_MAP_7, LABELS_7
+from generalisation import comparison_arguments, corpora, LABEL_MAP_7, LABELS_7
 import numpy as np
 from ser_ros.core.recognizer import limit_threads
-from ser_ros.resources import shared_data_folder
 from ser_ros.training.baseline import group_standardised, SvmBaseline, trimmed, \
     utterance_statistics
 from ser_ros.training.dataset import load_labelled_audio
@@ -97,13 +95,8 @@ def encoding_cost_ms(variables, threads):
 
 def main():
     """Run the comparison."""
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--data', default=shared_data_folder(), help='the shared corpora')
-    parser.add_argument('--output', default='bench/pretrained_features.json')
-    args = parser.parse_args()
-    if not args.data:
-        print('pretrained_features: the shared corpora are not in ../shared/data; give --data',
-              file=sys.stderr)
+    args = comparison_arguments(__doc__, 'pretrained_features')
+    if args is None:
         return 2
     variables = read_ctranslate2(whisper_base_model())
     costs = encoding_cost_ms(variables, threads=1)
