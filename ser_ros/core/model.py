@@ -30,6 +30,7 @@ POOLINGS = ('attention', 'mean', 'attention_stats')
 #: damaged or hostile bundle cannot ask for gigabytes.
 SIZE_LIMITS = {'n_features': 1024, 'n_labels': 256, 'hidden_size': 2048, 'num_layers': 8,
                'conv_channels': 2048, 'frame_stride': 32}
+MAX_ENCODER_WIDTH = 4096
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,13 @@ class ModelConfig:
         statistics (:func:`window_statistics`), fitted after the network
         (``ser_ros.training.statistics_head``) and mixed with it in log probability,
         ``(1 - w) * network + w * head``. 0 (bundles before it): no head, the network's logits.
+    encoder_head : float
+        Weight ``v`` of the encoder head: a linear classifier on the window's speech encoder
+        embedding (``feature_config.encoder_layers``, standardised per speaker by the
+        recogniser), fitted after the network (``ser_ros.training.encoder_head``) and mixed
+        with the rest in log probability, ``(1 - v) * rest + v * head``. 0: no encoder head.
+    encoder_width : int
+        Values of the embedding it reads (512 for Whisper base); 0 without an encoder head.
 
     """
 
@@ -81,6 +89,8 @@ class ModelConfig:
     frame_stride: int = 3
     frame_norm: bool = True
     statistics_head: float = 0.0
+    encoder_head: float = 0.0
+    encoder_width: int = 0
 
     def validate(self) -> 'ModelConfig':
         """Raise ValueError naming the first invalid setting; return self otherwise."""
@@ -93,6 +103,12 @@ class ModelConfig:
             raise ValueError(f'dropout {self.dropout} outside [0, 1)')
         if not 0.0 <= self.statistics_head < 1.0:
             raise ValueError(f'statistics_head {self.statistics_head} outside [0, 1)')
+        if not 0.0 <= self.encoder_head < 1.0:
+            raise ValueError(f'encoder_head {self.encoder_head} outside [0, 1)')
+        if not 0 <= self.encoder_width <= MAX_ENCODER_WIDTH or \
+                (self.encoder_head > 0) != (self.encoder_width > 0):
+            raise ValueError(f'encoder_width {self.encoder_width} must be in '
+                             f'1..{MAX_ENCODER_WIDTH} with an encoder head and 0 without')
         return self
 
     def to_dict(self) -> dict:
@@ -160,8 +176,11 @@ class BiLSTMClassifier(nn.Module):
             nn.Dropout(config.dropout), nn.Linear(config.hidden_size, config.n_labels))
         self.statistics_head = (nn.Linear(3 * config.n_features, config.n_labels)
                                 if config.statistics_head > 0 else None)
+        self.encoder_head = (nn.Linear(config.encoder_width, config.n_labels)
+                             if config.encoder_head > 0 else None)
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor,
+                embeddings: torch.Tensor | None = None) -> torch.Tensor:
         """
         Classify windows.
 
@@ -169,20 +188,34 @@ class BiLSTMClassifier(nn.Module):
         ----------
         frames : torch.Tensor, shape (batch, n_frames, n_features), float32
             Normalised model input of each window.
+        embeddings : torch.Tensor, shape (batch, encoder_width), float32, optional
+            Standardised speech encoder embedding of each window; required with an encoder
+            head, ignored without.
 
         Returns
         -------
         torch.Tensor, shape (batch, n_labels)
-            Logits: the network's, or with a statistics head the mixed log probabilities.
+            Logits: the network's, or with heads the mixed log probabilities.
+
+        Raises
+        ------
+        ValueError
+            When the model has an encoder head and no embeddings are given.
 
         """
         logits = self.output(self.embed(frames))
-        if self.statistics_head is None:
+        if self.statistics_head is not None:
+            weight = self.config.statistics_head
+            logits = ((1 - weight) * torch.log_softmax(logits, dim=1)
+                      + weight * torch.log_softmax(
+                          self.statistics_head(window_statistics(frames)), dim=1))
+        if self.encoder_head is None:
             return logits
-        weight = self.config.statistics_head
+        if embeddings is None:
+            raise ValueError("this model has an encoder head: give the windows' embeddings")
+        weight = self.config.encoder_head
         return ((1 - weight) * torch.log_softmax(logits, dim=1)
-                + weight * torch.log_softmax(self.statistics_head(window_statistics(frames)),
-                                             dim=1))
+                + weight * torch.log_softmax(self.encoder_head(embeddings), dim=1))
 
     def embed(self, frames: torch.Tensor) -> torch.Tensor:
         """

@@ -19,6 +19,8 @@ The path every caller shares (node, CLI, trainer's evaluation, bag scorer)::
 
     float32 mono chunks -> frames (each computed once) -> voice-activity gate
       -> adaptive normalisation -> window of frames -> BiLSTM -> logits
+         (with an encoder head, mixed with a linear classifier on the window audio's speech
+          encoder embedding, standardised by its own running statistics)
       -> softmax(logits / temperature): raw probabilities
       -> online HMM filter (emissions weighted for overlapping windows)
       -> belief ** (1 / smoothed temperature), renormalised: published -> Estimate
@@ -28,7 +30,9 @@ audio has arrived. Frame ``k`` covers samples ``[k * frame_hop, k * frame_hop + 
 of the stream, so the estimates do not depend on how the stream was cut into chunks. The gate
 decides a hop's frames at once, when a window is cut (the Silero network is then run once per
 hop, not per message). Memory is bounded: the recogniser keeps one window of frames, and the
-gate the audio of one hop.
+gate the audio of one hop. With a speech encoder (``feature_config.encoder_layers``) it also
+keeps one window of audio, and encodes a speech window every ``encoder_hop_s``; the speech
+windows in between reuse the last embedding.
 """
 
 from collections import OrderedDict
@@ -44,6 +48,7 @@ from ser_ros.core.features import FrameFeaturizer, model_input
 from ser_ros.core.hmm import observations, OnlineHMMFilter
 from ser_ros.core.model import BiLSTMClassifier
 from ser_ros.core.normalization import AdaptiveNormalizer, NormalizerState, NormStats
+from ser_ros.core.speech_encoder import node_encoder, WHISPER_BASE_SHA256, WhisperEncoder
 from ser_ros.core.vad import make_vad
 from threadpoolctl import threadpool_limits
 import torch
@@ -97,6 +102,7 @@ class _Window:
     is_speech: bool
     speech_ratio: float
     frames: np.ndarray | None
+    embedding: np.ndarray | None = None
 
 
 def limit_threads(threads: int) -> None:
@@ -135,6 +141,13 @@ class StreamingRecognizer:
         See :class:`~ser_ros.core.normalization.AdaptiveNormalizer`; the bundle's when None.
     model : ser_ros.core.model.BiLSTMClassifier, optional
         A model in evaluation mode to use instead of the bundle's weights (the trainer's).
+    encoder_norm : ser_ros.core.normalization.NormStats, optional
+        Speech encoder statistics to start from instead of the bundle's (with ``norm``).
+
+    Raises
+    ------
+    ser_ros.core.speech_encoder.SpeechEncoderError
+        When the bundle has an encoder head and its encoder weights are not installed.
 
     """
 
@@ -142,7 +155,8 @@ class StreamingRecognizer:
                  hop_s: float | None = None, dwell_s: float | None = None,
                  adapt_normalisation: bool = True, norm: NormStats | None = None,
                  norm_prior_s: float | None = None, norm_horizon_s: float | None = None,
-                 model: BiLSTMClassifier | None = None) -> None:
+                 model: BiLSTMClassifier | None = None,
+                 encoder_norm: NormStats | None = None) -> None:
         defaults = bundle.streaming
         self.bundle = bundle
         self.labels = list(bundle.labels)
@@ -167,15 +181,34 @@ class StreamingRecognizer:
             defaults.norm_prior_s if norm_prior_s is None else norm_prior_s,
             defaults.norm_horizon_s if norm_horizon_s is None else norm_horizon_s,
             adapt=adapt_normalisation)
+        self.encoder: WhisperEncoder | None = None
+        if self.config.encoder_layers:
+            self.encoder = node_encoder(self.config.encoder_layers,
+                                        self.config.encoder_sha256 or WHISPER_BASE_SHA256)
+            self._encoder_every = round(self.config.encoder_hop_s / self.hop_s)
+            if self._encoder_every < 1 or not math.isclose(
+                    self._encoder_every * self.hop_s, self.config.encoder_hop_s, abs_tol=1e-6):
+                raise ValueError(f'the bundle encodes every {self.config.encoder_hop_s} s: '
+                                 f'hop_s {self.hop_s} must divide it')
+            encoder_prior = bundle.encoder_norm if encoder_norm is None else encoder_norm
+            if encoder_prior is None:
+                raise ValueError('the bundle has a speech encoder and no encoder statistics')
+            self.encoder_normalizer = AdaptiveNormalizer(
+                encoder_prior, self.config.encoder_hop_s,
+                defaults.norm_prior_s if norm_prior_s is None else norm_prior_s,
+                defaults.norm_horizon_s if norm_horizon_s is None else norm_horizon_s,
+                adapt=adapt_normalisation)
+        self.window_samples = window_samples
         self.calibration = bundle.calibration_in_use
         self.hmm_filter = OnlineHMMFilter(bundle.hmm.with_dwell(self.dwell_s, self.hop_s),
                                           self.calibration.emission_weight)
         self._max_slice = int(MAX_SLICE_S * self.config.sample_rate_hz)
         self.speaker = ''
-        self._speaker_states: OrderedDict[str, NormalizerState] = OrderedDict()
+        self._speaker_states: OrderedDict[str, list[NormalizerState]] = OrderedDict()
         self.reset()
 
-    def reset(self, norm: NormStats | None = None) -> None:
+    def reset(self, norm: NormStats | None = None,
+              encoder_norm: NormStats | None = None) -> None:
         """
         Start a new stream: forget audio, noise floor, every adapted statistic and HMM belief.
 
@@ -183,10 +216,20 @@ class StreamingRecognizer:
         ----------
         norm : ser_ros.core.normalization.NormStats, optional
             Statistics to start from from now on (e.g. a known speaker's).
+        encoder_norm : ser_ros.core.normalization.NormStats, optional
+            The same for the speech encoder's embeddings (ignored without an encoder).
 
         """
         if norm is not None:
             self.normalizer.prior = norm
+        if self.encoder is not None:
+            if encoder_norm is not None:
+                self.encoder_normalizer.prior = encoder_norm
+            self.encoder_normalizer.reset()
+        self._audio = np.zeros(0, np.float32)
+        self._audio_start = 0
+        self._embedding: np.ndarray | None = None
+        self._windows_since_encoding = 0
         self.samples_seen = 0
         self._anchor = (0, 0.0)
         self._pending_samples = np.zeros(0, np.float32)
@@ -224,13 +267,16 @@ class StreamingRecognizer:
         """
         if speaker == self.speaker:
             return False
-        self._speaker_states[self.speaker] = self.normalizer.save()
+        normalizers = [self.normalizer] + ([self.encoder_normalizer] if self.encoder else [])
+        self._speaker_states[self.speaker] = [normalizer.save() for normalizer in normalizers]
         self._speaker_states.move_to_end(self.speaker)
-        state = self._speaker_states.pop(speaker, None)
-        if state is None:
-            self.normalizer.reset()
-        else:
-            self.normalizer.restore(state)
+        states = self._speaker_states.pop(speaker, None)
+        for index, normalizer in enumerate(normalizers):
+            if states is None:
+                normalizer.reset()
+            else:
+                normalizer.restore(states[index])
+        self._embedding = None
         while len(self._speaker_states) >= MAX_SPEAKERS:
             self._speaker_states.popitem(last=False)
         self.hmm_filter.reset()
@@ -296,8 +342,10 @@ class StreamingRecognizer:
         keeps that cost out of the first real estimate.
         """
         self.push(np.zeros(round(self.window_s * self.config.sample_rate_hz), np.float32))
-        with torch.inference_mode():
-            self.model(torch.zeros(1, self.window_frames, self.config.n_features))
+        self._logits([np.zeros((self.window_frames, self.config.n_features), np.float32)],
+                     [np.zeros(self.bundle.model_config.encoder_width, np.float32)])
+        if self.encoder is not None:
+            self.encoder.embedding(np.zeros(self.window_samples, np.float32))
         self.reset()
 
     def set_dwell(self, dwell_s: float) -> None:
@@ -318,6 +366,13 @@ class StreamingRecognizer:
         hop = self.config.hop_length
         cepstra, energy_db = self.featurizer.frames(audio)
         self._pending_samples = audio[n_frames * hop:]
+        if self.encoder is not None:
+            # Keep what a window cut from these samples may start at: one window before the
+            # first new frame's end (frames reach back over the pending samples).
+            keep = self.window_samples + len(audio) - len(samples) + self.config.frame_length
+            kept = self._audio[-keep:] if keep < len(self._audio) else self._audio
+            self._audio_start += len(self._audio) - len(kept)
+            self._audio = np.concatenate([kept, samples])
         self.vad.add_samples(samples)
         windows = []
         index = 0
@@ -353,12 +408,33 @@ class StreamingRecognizer:
         speech_ratio = float(np.mean(self._speech))
         is_speech = self.vad.is_speech(self._speech)
         frames = model_input(self.normalizer.apply(self._cepstra), config) if is_speech else None
-        return _Window(self.time_of_sample(end_sample), is_speech, speech_ratio, frames)
+        self._windows_since_encoding += 1
+        embedding = (self._window_embedding(self.encoder, end_sample)
+                     if is_speech and self.encoder is not None else None)
+        return _Window(self.time_of_sample(end_sample), is_speech, speech_ratio, frames,
+                       embedding)
+
+    def _window_embedding(self, encoder, end_sample):
+        """
+        Return the standardised encoder embedding of the speech window ending at ``end_sample``.
+
+        The window's audio is encoded when the last embedding is ``encoder_hop_s`` old (or
+        there is none since the reset or the speaker change); otherwise that one is reused.
+        """
+        if self._embedding is None or self._windows_since_encoding >= self._encoder_every:
+            begin = max(end_sample - self.window_samples, self._audio_start)
+            embedding = encoder.embedding(
+                self._audio[begin - self._audio_start:end_sample - self._audio_start])
+            self.encoder_normalizer.update(embedding[None])
+            self._embedding = self.encoder_normalizer.apply(embedding).astype(np.float32)
+            self._windows_since_encoding = 0
+        return self._embedding
 
     def _classify(self, windows):
         """Run the BiLSTM on the speech windows (batched) and the HMM filter on all, in order."""
         speech_windows = [window for window in windows if window.is_speech]
-        logits = iter(self._logits([window.frames for window in speech_windows]))
+        logits = iter(self._logits([window.frames for window in speech_windows],
+                                   [window.embedding for window in speech_windows]))
         estimates = []
         for window in windows:
             raw = None
@@ -380,15 +456,20 @@ class StreamingRecognizer:
                 probabilities=probabilities, raw_probabilities=raw))
         return estimates
 
-    def _logits(self, window_frames):
+    def _logits(self, window_frames, window_embeddings):
         """Return the logits of each window, shape (n_windows, n_labels)."""
         if not window_frames:
             return np.zeros((0, len(self.labels)), np.float32)
+        embeddings = (torch.from_numpy(np.stack(window_embeddings)) if self.encoder else
+                      [None] * len(window_frames))
         with torch.inference_mode():
             if len({len(frames) for frames in window_frames}) == 1:
-                return self.model(torch.from_numpy(np.stack(window_frames))).numpy()
-            return np.concatenate([self.model(torch.from_numpy(frames[None])).numpy()
-                                   for frames in window_frames])
+                return self.model(torch.from_numpy(np.stack(window_frames)),
+                                  None if self.encoder is None else embeddings).numpy()
+            return np.concatenate([
+                self.model(torch.from_numpy(frames[None]),
+                           None if embedding is None else embedding[None]).numpy()
+                for frames, embedding in zip(window_frames, embeddings)])
 
 
 @dataclass
@@ -425,7 +506,8 @@ class UtteranceResult:
 def predict_utterance(recognizer: StreamingRecognizer,
                       signal: np.ndarray | Iterable[np.ndarray],
                       norm: NormStats | None = None,
-                      keep_estimates: bool = True) -> UtteranceResult:
+                      keep_estimates: bool = True,
+                      encoder_norm: NormStats | None = None) -> UtteranceResult:
     """
     Classify a whole recording by streaming it through ``recognizer``.
 
@@ -445,13 +527,15 @@ def predict_utterance(recognizer: StreamingRecognizer,
         Statistics to normalise with (e.g. the speaker's), passed to ``reset``.
     keep_estimates : bool
         Keep every window's estimate in the result (memory grows with the recording).
+    encoder_norm : ser_ros.core.normalization.NormStats, optional
+        Speech encoder statistics to normalise with, passed to ``reset``.
 
     Returns
     -------
     UtteranceResult
 
     """
-    recognizer.reset(norm)
+    recognizer.reset(norm, encoder_norm)
     blocks = [signal] if isinstance(signal, np.ndarray) else signal
     n_labels = len(recognizer.labels)
     log_sum, kept = np.zeros(n_labels), []

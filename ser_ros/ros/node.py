@@ -54,8 +54,8 @@ from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 from ser_ros.core.audio import AudioFormat
 from ser_ros.core.audio_common import stamp_seconds
-from ser_ros.core.bundle import BundleError, calibration_text, load_bundle, ModelBundle, \
-    UNCALIBRATED_WARNING
+from ser_ros.core.bundle import BundleError, calibration_text, encoder_text, load_bundle, \
+    ModelBundle, UNCALIBRATED_WARNING
 from ser_ros.core.health import StreamHealth
 from ser_ros.core.intake import AudioChunk, AudioIntake
 from ser_ros.core.recognizer import Estimate, limit_threads, StreamingRecognizer
@@ -195,7 +195,7 @@ class EmotionRecognizerNode(LifecycleNode):
             f'configured: model {bundle.name} ({model_path}), labels {bundle.labels}, window '
             f'{self.recognizer.window_s} s, hop {self.recognizer.hop_s} s, dwell '
             f'{self.recognizer.dwell_s} s, {bundle.vad.kind} voice-activity gate, '
-            f'{calibration_text(bundle)}')
+            f'{encoder_text(bundle.feature_config)}, {calibration_text(bundle)}')
         if not bundle.calibrated:
             self.get_logger().warning(
                 f'model {bundle.name} carries no calibration (trained before ser_ros fitted '

@@ -21,23 +21,14 @@ within the utterance's normalisation group (its speaker, or its corpus where spe
 one emotion, as the recipe does) and classified by an RBF SVM with balanced class weights.
 """
 
-from collections import defaultdict
-
 import librosa
 import numpy as np
-from ser_ros.training.dataset import LabelledAudio
+from ser_ros.training.dataset import group_standardised, LabelledAudio, trimmed
 from ser_ros.training.evaluation import predictions_among, scores
 from sklearn.svm import SVC
 
-#: MFCCs of the baseline, and the level below the peak that counts as silence when trimming [dB].
+#: MFCCs of the baseline.
 N_MFCC = 40
-TRIM_TOP_DB = 30.0
-
-
-def trimmed(signal: np.ndarray) -> np.ndarray:
-    """Return ``signal`` without leading and trailing silence (all of it if little is left)."""
-    speech, _ = librosa.effects.trim(signal, top_db=TRIM_TOP_DB)
-    return speech if len(speech) >= 2048 else signal
 
 
 def coefficient_statistics(coefficients: np.ndarray) -> np.ndarray:
@@ -82,32 +73,6 @@ def utterance_statistics(signal: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     """
     return coefficient_statistics(
         librosa.feature.mfcc(y=trimmed(signal), sr=sample_rate_hz, n_mfcc=N_MFCC))
-
-
-def group_standardised(features: np.ndarray, groups: list[str]) -> np.ndarray:
-    """
-    Standardise each row within its normalisation group.
-
-    Parameters
-    ----------
-    features : numpy.ndarray, shape (n_utterances, n_features)
-        One row per utterance.
-    groups : list of str
-        The normalisation group of each row.
-
-    Returns
-    -------
-    numpy.ndarray, shape (n_utterances, n_features)
-
-    """
-    members = defaultdict(list)
-    for index, group in enumerate(groups):
-        members[group].append(index)
-    standardised = np.empty_like(features)
-    for indices in members.values():
-        block = features[indices]
-        standardised[indices] = (block - block.mean(axis=0)) / (block.std(axis=0) + 1e-8)
-    return standardised
 
 
 class SvmBaseline:

@@ -207,6 +207,12 @@ class TrainingConfig:
             ('training.mixup_alpha', self.training.mixup_alpha >= 0, '>= 0'),
             ('training.corpus_adversary', self.training.corpus_adversary >= 0, '>= 0'),
             ('training.affect_targets', self.training.affect_targets >= 0, '>= 0'),
+            ('model.encoder_head', 0 <= self.model.encoder_head < 1, 'in [0, 1)'),
+            ('model.encoder_head', (self.model.encoder_head > 0) == (
+                self.features.encoder_layers > 0), 'above 0 exactly when features.encoder_layers '
+             'is (the head reads that encoder)'),
+            ('model.encoder_width', self.model.encoder_width == 0,
+             'left out (the encoder sets it)'),
             ('training.teacher_targets', self.training.teacher_targets >= 0, '>= 0'),
             ('training.teacher_layers', self.training.teacher_layers >= 1, '>= 1'),
             ('training.average_last_epochs',

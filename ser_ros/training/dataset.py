@@ -31,6 +31,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 import logging
 
+import librosa
 import numpy as np
 from scipy.signal import fftconvolve, lfilter
 from ser_ros.core.audio import AudioFormat, load_audio, Mp3Encoder, StreamDecoder
@@ -43,6 +44,8 @@ import soxr
 from tqdm import tqdm
 
 LOGGER = logging.getLogger(__name__)
+#: The level below the peak that counts as silence when trimming utterances [dB].
+TRIM_TOP_DB = 30.0
 
 
 class DatasetError(SerError):
@@ -234,6 +237,38 @@ def _share(count, fraction):
     if count < 3 or fraction <= 0:
         return 0
     return max(1, int(round(count * fraction)))
+
+
+def trimmed(signal: np.ndarray) -> np.ndarray:
+    """Return ``signal`` without leading and trailing silence (all of it if little is left)."""
+    speech, _ = librosa.effects.trim(signal, top_db=TRIM_TOP_DB)
+    return speech if len(speech) >= 2048 else signal
+
+
+def group_standardised(features: np.ndarray, groups: list[str]) -> np.ndarray:
+    """
+    Standardise each row within its normalisation group.
+
+    Parameters
+    ----------
+    features : numpy.ndarray, shape (n_utterances, n_features)
+        One row per utterance.
+    groups : list of str
+        The normalisation group of each row.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_utterances, n_features)
+
+    """
+    members = defaultdict(list)
+    for index, group in enumerate(groups):
+        members[group].append(index)
+    standardised = np.empty_like(features)
+    for indices in members.values():
+        block = features[indices]
+        standardised[indices] = (block - block.mean(axis=0)) / (block.std(axis=0) + 1e-8)
+    return standardised
 
 
 def balancing_weights(label_indices, corpora, n_labels):

@@ -41,6 +41,7 @@ from ser_ros.core.features import FrameFeaturizer
 from ser_ros.core.recognizer import predict_utterance, StreamingRecognizer
 from ser_ros.training.calibration import calibration_summary, plot_reliability
 from ser_ros.training.dataset import group_statistics, utterance_frames
+from ser_ros.training.encoder_head import group_embedding_statistics
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from tqdm import tqdm
 
@@ -113,17 +114,23 @@ def stream_probabilities(bundle, data, condition, model=None, progress=True, sta
         raise ValueError(f'condition {condition!r} not in {CONDITIONS}')
     recognizer = StreamingRecognizer(bundle, adapt_normalisation=condition == 'cold',
                                      model=model)
+    encoder_stats = {}
     if condition == 'cold':
         stats = {}
-    elif stats is None:
-        stats = adapted_statistics(bundle, data)
+    else:
+        if stats is None:
+            stats = adapted_statistics(bundle, data)
+        if recognizer.encoder is not None:
+            encoder_stats = group_embedding_statistics(
+                recognizer.encoder, data.signals, data.norm_groups, recognizer.window_samples)
     n_labels = len(bundle.labels)
     utterances = np.zeros((len(data), n_labels))
     windows, window_utterances = [], []
     for index, (signal, group) in enumerate(tqdm(list(zip(data.signals, data.norm_groups)),
                                                  desc=condition, disable=not progress,
                                                  leave=False)):
-        result = predict_utterance(recognizer, signal, stats.get(group, bundle.norm))
+        result = predict_utterance(recognizer, signal, stats.get(group, bundle.norm),
+                                   encoder_norm=encoder_stats.get(group))
         if result.label is not None:
             utterances[index] = result.probabilities
         speech = [estimate.raw_probabilities for estimate in result.estimates

@@ -69,17 +69,8 @@ def fit_statistics_head(model: BiLSTMClassifier, weight: float, windows: np.ndar
     with torch.inference_mode():
         statistics = window_statistics(torch.from_numpy(windows)).numpy().astype(np.float64)
     mean, scale = statistics.mean(axis=0), statistics.std(axis=0) + 1e-6
-    regression = LogisticRegression(C=REGULARISATION_C, max_iter=2000)
-    regression.fit((statistics - mean) / scale, label_indices, sample_weight=sample_weights)
-    n_labels = model.config.n_labels
-    coefficients = np.zeros((n_labels, statistics.shape[1]))
-    bias = np.full(n_labels, ABSENT_LABEL_BIAS)
-    rows, intercepts = regression.coef_, regression.intercept_
-    if len(regression.classes_) == 2:
-        # sklearn keeps one row for two classes: the second's logit against the first's 0.
-        rows = np.vstack([np.zeros_like(rows), rows])
-        intercepts = np.concatenate([[0.0], intercepts])
-    coefficients[regression.classes_], bias[regression.classes_] = rows, intercepts
+    coefficients, bias = linear_classifier((statistics - mean) / scale, label_indices,
+                                           sample_weights, model.config.n_labels)
     # Fold the standardisation in: w . (s - mean) / scale + b = (w / scale) . s + b'.
     folded = coefficients / scale
     with_head = BiLSTMClassifier(replace(model.config, statistics_head=weight))
@@ -89,3 +80,39 @@ def fit_statistics_head(model: BiLSTMClassifier, weight: float, windows: np.ndar
         (bias - folded @ mean).astype(np.float32))
     with_head.load_state_dict(state)
     return with_head.eval()
+
+
+def linear_classifier(inputs: np.ndarray, label_indices: np.ndarray,
+                      sample_weights: np.ndarray,
+                      n_labels: int) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Fit multinomial logistic regression; return it as a linear layer over every label.
+
+    Parameters
+    ----------
+    inputs : numpy.ndarray, shape (n_samples, n_inputs)
+        Standardised inputs.
+    label_indices : numpy.ndarray, shape (n_samples,), int
+        The label of each sample, in 0..n_labels-1.
+    sample_weights : numpy.ndarray, shape (n_samples,), float
+        Weight of each sample in the loss.
+    n_labels : int
+        Labels of the layer; one no sample has gets bias :data:`ABSENT_LABEL_BIAS`.
+
+    Returns
+    -------
+    coefficients : numpy.ndarray, shape (n_labels, n_inputs)
+    bias : numpy.ndarray, shape (n_labels,)
+
+    """
+    regression = LogisticRegression(C=REGULARISATION_C, max_iter=2000)
+    regression.fit(inputs, label_indices, sample_weight=sample_weights)
+    coefficients = np.zeros((n_labels, inputs.shape[1]))
+    bias = np.full(n_labels, ABSENT_LABEL_BIAS)
+    rows, intercepts = regression.coef_, regression.intercept_
+    if len(regression.classes_) == 2:
+        # sklearn keeps one row for two classes: the second's logit against the first's 0.
+        rows = np.vstack([np.zeros_like(rows), rows])
+        intercepts = np.concatenate([[0.0], intercepts])
+    coefficients[regression.classes_], bias[regression.classes_] = rows, intercepts
+    return coefficients, bias

@@ -18,6 +18,7 @@
     ser-train --config config/train.yaml [key.subkey=value ...]
     ser-train --config config/train.yaml --recalibrate MODEL   # refit all but the weights
     ser-train --config config/train.yaml --add-statistics-head MODEL   # fit a head onto it
+    ser-train --config config/train.yaml --add-encoder-head MODEL      # the same, encoder's
 
 Steps: read and split the corpora by speaker; train the BiLSTM on augmented window crops
 (Adam, class-balanced cross-entropy, early stopping on validation unweighted accuracy); fit the
@@ -31,6 +32,7 @@ import argparse
 import copy
 from dataclasses import asdict, replace
 import datetime
+import hashlib
 import json
 import logging
 import os
@@ -47,18 +49,20 @@ from ser_ros.core.hmm import dwell_transition_matrix, HMMParams
 from ser_ros.core.model import BiLSTMClassifier
 from ser_ros.core.normalization import NormStats
 from ser_ros.core.recognizer import limit_threads
+from ser_ros.core.speech_encoder import node_encoder, read_ctranslate2, whisper_model, \
+    WhisperEncoder
 from ser_ros.training.adversary import CorpusAdversary, reversal_scale
 from ser_ros.training.affect import AffectHead
 from ser_ros.training.config import load_config, OptimiserSettings, TrainingConfig
 from ser_ros.training.dataset import Augmentation, balancing_weights, CropMaker, \
     DatasetError, LabelledAudio, load_labelled_audio, speaker_split, utterance_frames
+from ser_ros.training.encoder_head import fit_encoder_head, random_crops
 from ser_ros.training.evaluation import adapted_statistics, classify, evaluate_bundle, scores
 from ser_ros.training.hmm_fit import fit_hmm, out_of_fold_params
 from ser_ros.training.smoothing import ACCURACY_TOLERANCE, DELAY_ALLOWANCE_S, \
     fit_calibration, labelled_windows, validation_streams
 from ser_ros.training.statistics_head import fit_statistics_head
-from ser_ros.training.teacher import read_ctranslate2, TeacherHead, whisper_base_model, \
-    WhisperEncoder
+from ser_ros.training.teacher import TeacherHead, utterance_embeddings
 import torch
 from tqdm import tqdm
 import yaml
@@ -66,6 +70,8 @@ import yaml
 LOGGER = logging.getLogger(__name__)
 #: Rounds of training crops the statistics head is fitted on (one crop per utterance each).
 HEAD_CROP_ROUNDS = 3
+#: Rounds of training crops the encoder head is fitted on (one crop per utterance each).
+ENCODER_CROP_ROUNDS = 2
 
 
 def seed_everything(seed):
@@ -319,10 +325,10 @@ def teacher_head(model, train_data, training: OptimiserSettings, sample_rate_hz)
     """
     if training.teacher_targets == 0:
         return None
-    encoder = WhisperEncoder(read_ctranslate2(whisper_base_model()), training.teacher_layers)
+    encoder = WhisperEncoder(read_ctranslate2(whisper_model()), training.teacher_layers)
     started = time.monotonic()
-    targets = encoder.utterance_embeddings(train_data.signals, train_data.norm_groups,
-                                           sample_rate_hz)
+    targets = utterance_embeddings(encoder, train_data.signals, train_data.norm_groups,
+                                   sample_rate_hz)
     LOGGER.info('Whisper teacher: %d utterances embedded in %.0f s', len(targets),
                 time.monotonic() - started)
     return TeacherHead(model.config.hidden_size, targets)
@@ -359,6 +365,35 @@ def with_statistics_head(model, weight, train_data, crop_maker, generator):
     return fit_statistics_head(model, weight, windows,
                                np.tile(train_data.label_indices, HEAD_CROP_ROUNDS),
                                np.tile(weights, HEAD_CROP_ROUNDS))
+
+
+def with_encoder_head(bundle, model, config, train_data, generator):
+    """
+    Return ``model`` with the encoder head ``config`` asks for; give ``bundle`` its encoder.
+
+    The head is fitted on ``ENCODER_CROP_ROUNDS`` rounds of one ``window_s`` crop per
+    utterance of ``train_data`` at random positions, weighted as in the network's loss (see
+    :mod:`ser_ros.training.encoder_head`). Sets ``bundle.feature_config`` (the encoder, with
+    the SHA-256 of the weights found: :func:`ser_ros.core.speech_encoder.whisper_model`) and
+    ``bundle.encoder_norm``; about a minute per 3,000 utterances.
+    """
+    features = replace(config.features, encoder_sha256=config.features.encoder_sha256 or
+                       hashlib.sha256(whisper_model()).hexdigest())
+    encoder = node_encoder(features.encoder_layers, features.encoder_sha256)
+    crop_samples = round(config.streaming.window_s * features.sample_rate_hz)
+    started = time.monotonic()
+    crops = [crop for _ in range(ENCODER_CROP_ROUNDS)
+             for crop in random_crops(train_data.signals, crop_samples, generator)]
+    weights = balancing_weights(train_data.label_indices, train_data.corpora,
+                                len(train_data.labels))
+    model, bundle.encoder_norm = fit_encoder_head(
+        model, config.model.encoder_head, encoder, crops,
+        list(train_data.norm_groups) * ENCODER_CROP_ROUNDS,
+        np.tile(train_data.label_indices, ENCODER_CROP_ROUNDS),
+        np.tile(weights, ENCODER_CROP_ROUNDS))
+    bundle.feature_config = features
+    LOGGER.info('encoder head: %d crops in %.0f s', len(crops), time.monotonic() - started)
+    return model
 
 
 def fit_smoothing(bundle, model, validation_data, config, seed):
@@ -433,8 +468,9 @@ def train(config: TrainingConfig, progress: bool = True,
     prior = speech_statistics(parts['train'], featurizer, vad_config)
     # The network learns without its statistics head, which is fitted on it afterwards.
     model = BiLSTMClassifier(replace(config.model, n_features=feature_config.n_features,
-                                     n_labels=len(labels), statistics_head=0.0))
-    bundle = ModelBundle(labels=labels, feature_config=feature_config,
+                                     n_labels=len(labels), statistics_head=0.0,
+                                     encoder_head=0.0))
+    bundle = ModelBundle(labels=labels, feature_config=replace(feature_config, encoder_layers=0),
                          model_config=model.config, norm=prior,
                          hmm=placeholder_hmm(len(labels), streaming), streaming=streaming,
                          vad=vad_config, state_dict=model.state_dict(), name=config.name)
@@ -447,6 +483,8 @@ def train(config: TrainingConfig, progress: bool = True,
             model, config.model.statistics_head, parts['train'],
             head_crop_maker(featurizer, vad_config, streaming, config.augmentation, prior),
             generator)
+    if config.model.encoder_head > 0:
+        model = with_encoder_head(bundle, model, config, parts['train'], generator)
     bundle.model_config, bundle.state_dict = model.config, model.state_dict()
     hmm_report = fit_smoothing(bundle, model, parts['validation'], config, config.seed)
     training_time_s = time.monotonic() - started
@@ -580,6 +618,38 @@ def add_statistics_head(folder, config: TrainingConfig, output: str,
     model = with_statistics_head(bundle.build_model(), config.model.statistics_head,
                                  data.of_speakers(split['train']), crop_maker,
                                  np.random.default_rng(seed))
+    return _with_new_head(bundle, model, data, split, seed, history, config, output, progress)
+
+
+def add_encoder_head(folder, config: TrainingConfig, output: str,
+                     progress: bool = True) -> ModelBundle:
+    """
+    Give a trained bundle the encoder head ``config.model.encoder_head`` asks for.
+
+    What :func:`train` does after the network and its statistics head, on a bundle trained
+    without an encoder head: the head is fitted on crops of the bundle's training speakers
+    (drawn with the bundle's seed), then the HMM, calibration and dwell on its validation
+    streams; the bundle and its report are written to ``output``. The network's weights stay.
+    Parameters and return as :func:`add_statistics_head`.
+    """
+    if config.model.encoder_head <= 0:
+        raise DatasetError('model.encoder_head is 0: no head to fit')
+    limit_threads(config.training.threads)
+    bundle = load_bundle(folder)
+    if bundle.model_config.encoder_head > 0:
+        raise DatasetError(f'{folder} has an encoder head already')
+    history, data, split, seed = training_record(bundle, folder, progress)
+    config = replace(config, features=replace(bundle.feature_config,
+                                              encoder_layers=config.features.encoder_layers,
+                                              encoder_sha256=config.features.encoder_sha256,
+                                              encoder_hop_s=config.features.encoder_hop_s))
+    model = with_encoder_head(bundle, bundle.build_model(), config,
+                              data.of_speakers(split['train']), np.random.default_rng(seed))
+    return _with_new_head(bundle, model, data, split, seed, history, config, output, progress)
+
+
+def _with_new_head(bundle, model, data, split, seed, history, config, output, progress):
+    """Put ``model`` in ``bundle``, refit its smoothing, write it with its report to ``output``."""
     bundle.model_config, bundle.state_dict = model.config, model.state_dict()
     bundle.metadata['hmm_fit'] = fit_smoothing(
         bundle, model, data.of_speakers(split['validation']), config, seed)
@@ -685,6 +755,10 @@ def run(argv=None):
     parser.add_argument('--add-statistics-head', metavar='MODEL',
                         help='only fit the statistics head (model.statistics_head) on this '
                         'bundle trained without one, then its HMM and calibration; rewrite it')
+    parser.add_argument('--add-encoder-head', metavar='MODEL',
+                        help='only fit the encoder head (model.encoder_head, '
+                        'features.encoder_layers) on this bundle trained without one, then its '
+                        'HMM and calibration; rewrite it')
     args = parser.parse_args(argv)
     config = load_config(args.config, args.overrides)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s')
@@ -693,6 +767,9 @@ def run(argv=None):
     elif args.add_statistics_head:
         add_statistics_head(args.add_statistics_head, config, args.add_statistics_head,
                             progress=not args.quiet)
+    elif args.add_encoder_head:
+        add_encoder_head(args.add_encoder_head, config, args.add_encoder_head,
+                         progress=not args.quiet)
     else:
         train(config, progress=not args.quiet)
     return 0
