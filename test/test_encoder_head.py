@@ -124,6 +124,22 @@ def test_the_int8_encoder_keeps_the_float_embedding():
         encoder.embedding(signal[:100])
 
 
+def test_the_embedding_averages_the_encoder_frames_that_hold_speech():
+    encoder = WhisperEncoder(tiny_whisper(), layers=1)
+    signal = speech_like(1.0)
+    frames = encoder.frames(signal)                       # 50 frames of 20 ms
+    gate = np.zeros(98, bool)                             # 10 ms frames, as the gate's
+    gate[21:40] = True                                    # encoder frames 10..19
+    np.testing.assert_allclose(encoder.embedding(signal, gate), frames[10:20].mean(axis=0),
+                               rtol=1e-6)
+    np.testing.assert_allclose(encoder.embedding(signal, np.zeros(98, bool)),
+                               frames.mean(axis=0), rtol=1e-6)
+    gate[:] = False
+    gate[-1] = True      # the gate's last frame (97) also stands for the 2 it does not reach
+    np.testing.assert_allclose(encoder.embedding(signal, gate), frames[48:].mean(axis=0),
+                               rtol=1e-6)
+
+
 def tiny_training(tmp_path, repo_root, *overrides):
     """Train the tiny recipe on a RAVDESS-like corpus with ``overrides``; return its bundle."""
     if not (tmp_path / 'corpus').exists():
@@ -183,8 +199,8 @@ def test_the_stream_encodes_a_window_every_encoder_hop_whatever_the_chunks(
         recognizer = StreamingRecognizer(bundle)
         encoded = []
         original = recognizer.encoder.embedding
-        recognizer.encoder.embedding = lambda audio: encoded.append(audio.copy()) or \
-            original(audio)
+        recognizer.encoder.embedding = lambda audio, speech: encoded.append(audio.copy()) or \
+            original(audio, speech)
         estimates = [estimate for start in range(0, len(signal), chunk)
                      for estimate in recognizer.push(signal[start:start + chunk])]
         del recognizer.encoder.embedding

@@ -419,12 +419,14 @@ class StreamingRecognizer:
         Return the standardised encoder embedding of the speech window ending at ``end_sample``.
 
         The window's audio is encoded when the last embedding is ``encoder_hop_s`` old (or
-        there is none since the reset or the speaker change); otherwise that one is reused.
+        there is none since the reset or the speaker change), averaged over the frames the
+        gate passed; otherwise that one is reused.
         """
         if self._embedding is None or self._windows_since_encoding >= self._encoder_every:
             begin = max(end_sample - self.window_samples, self._audio_start)
             embedding = encoder.embedding(
-                self._audio[begin - self._audio_start:end_sample - self._audio_start])
+                self._audio[begin - self._audio_start:end_sample - self._audio_start],
+                self._speech)
             self.encoder_normalizer.update(embedding[None])
             self._embedding = self.encoder_normalizer.apply(embedding).astype(np.float32)
             self._windows_since_encoding = 0

@@ -329,15 +329,29 @@ class WhisperEncoder(nn.Module):
         """Return the last block's frames, shape (n_frames, width); see :meth:`blocks`."""
         return self.blocks(signal)[-1]
 
-    def embedding(self, signal):
+    def embedding(self, signal, speech=None):
         """
         Return the mean of the last block's frames over ``signal``, shape (width,), float32.
 
-        Raises ValueError for audio shorter than :data:`MIN_SAMPLES`.
+        Parameters
+        ----------
+        signal : numpy.ndarray, shape (n_samples,), float32
+            Mono audio at 16 kHz, at least :data:`MIN_SAMPLES` (ValueError otherwise).
+        speech : numpy.ndarray, shape (n_gate_frames,), bool, optional
+            Which 10 ms frames from the start of ``signal`` are speech (the voice-activity
+            gate's); the mean is then over the encoder frames (20 ms) that hold speech, or
+            over all of them when none does. None: over all frames.
+
         """
         frames = self.frames(signal)
         if len(frames) == 0:
             raise ValueError(f'{len(signal)} samples are too few for the speech encoder')
+        if speech is not None and len(speech):
+            gate = np.asarray(speech, bool)
+            halves = np.minimum(np.arange(2 * len(frames)), len(gate) - 1)
+            voiced = gate[halves].reshape(len(frames), 2).any(axis=1)
+            if voiced.any():
+                return frames[voiced].mean(axis=0)
         return frames.mean(axis=0)
 
 
