@@ -97,7 +97,9 @@ class FeatureConfig:
     encoder_layers : int
         Blocks of Whisper base's encoder (:mod:`ser_ros.core.speech_encoder`) whose mean frame
         over a window is the encoder head's input; 0 (bundles before it): no speech encoder.
-        Needs ``sample_rate_hz`` 16000, the rate Whisper hears.
+        Needs ``sample_rate_hz`` 16000, the rate Whisper hears. A bundle has them exactly when
+        its model has an encoder head; in a training configuration they are the blocks the
+        head reads when ``model.encoder_head`` asks for one, and ignored otherwise.
     encoder_sha256 : str
         SHA-256 of the encoder weights (``model.bin``) the encoder head was fitted with; empty
         for Whisper base's (the trainer writes it out).

@@ -208,9 +208,9 @@ class TrainingConfig:
             ('training.corpus_adversary', self.training.corpus_adversary >= 0, '>= 0'),
             ('training.affect_targets', self.training.affect_targets >= 0, '>= 0'),
             ('model.encoder_head', 0 <= self.model.encoder_head < 1, 'in [0, 1)'),
-            ('model.encoder_head', (self.model.encoder_head > 0) == (
-                self.features.encoder_layers > 0), 'above 0 exactly when features.encoder_layers '
-             'is (the head reads that encoder)'),
+            ('features.encoder_layers', self.model.encoder_head == 0 or
+             self.features.encoder_layers > 0, 'at least 1 with an encoder head (the blocks it '
+             'reads)'),
             ('model.encoder_width', self.model.encoder_width == 0,
              'left out (the encoder sets it)'),
             ('training.teacher_targets', self.training.teacher_targets >= 0, '>= 0'),

@@ -35,8 +35,7 @@ from ser_ros.core.model import BiLSTMClassifier
 from ser_ros.core.normalization import NormStats
 from ser_ros.core.speech_encoder import WhisperEncoder
 from ser_ros.training.dataset import group_standardised, trimmed
-from ser_ros.training.statistics_head import linear_classifier
-import torch
+from ser_ros.training.statistics_head import linear_classifier, with_linear_head
 
 
 def random_crops(signals, crop_samples, generator):
@@ -155,10 +154,6 @@ def fit_encoder_head(model: BiLSTMClassifier, weight: float, encoder: WhisperEnc
     coefficients, bias = linear_classifier(group_standardised(embeddings, groups),
                                            label_indices, sample_weights,
                                            model.config.n_labels)
-    with_head = BiLSTMClassifier(replace(model.config, encoder_head=weight,
-                                         encoder_width=encoder.width))
-    state = dict(model.state_dict())
-    state['encoder_head.weight'] = torch.from_numpy(coefficients.astype(np.float32))
-    state['encoder_head.bias'] = torch.from_numpy(bias.astype(np.float32))
-    with_head.load_state_dict(state)
-    return with_head.eval(), NormStats.of(embeddings.astype(np.float32))
+    config = replace(model.config, encoder_head=weight, encoder_width=encoder.width)
+    return (with_linear_head(model, config, 'encoder_head', coefficients, bias),
+            NormStats.of(embeddings.astype(np.float32)))

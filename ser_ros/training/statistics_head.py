@@ -73,11 +73,38 @@ def fit_statistics_head(model: BiLSTMClassifier, weight: float, windows: np.ndar
                                            sample_weights, model.config.n_labels)
     # Fold the standardisation in: w . (s - mean) / scale + b = (w / scale) . s + b'.
     folded = coefficients / scale
-    with_head = BiLSTMClassifier(replace(model.config, statistics_head=weight))
+    return with_linear_head(model, replace(model.config, statistics_head=weight),
+                            'statistics_head', folded, bias - folded @ mean)
+
+
+def with_linear_head(model: BiLSTMClassifier, config, name: str, coefficients: np.ndarray,
+                     bias: np.ndarray) -> BiLSTMClassifier:
+    """
+    Return a copy of ``model`` built with ``config`` and the linear head ``name`` set.
+
+    Parameters
+    ----------
+    model : BiLSTMClassifier
+        Its weights are copied, not changed.
+    config : ser_ros.core.model.ModelConfig
+        The copy's configuration: the model's, with the head.
+    name : str
+        The head's module (``'statistics_head'``, ``'encoder_head'``).
+    coefficients : numpy.ndarray, shape (n_labels, n_inputs)
+        The head's weights.
+    bias : numpy.ndarray, shape (n_labels,)
+        The head's bias.
+
+    Returns
+    -------
+    BiLSTMClassifier
+        In evaluation mode.
+
+    """
+    with_head = BiLSTMClassifier(config)
     state = dict(model.state_dict())
-    state['statistics_head.weight'] = torch.from_numpy(folded.astype(np.float32))
-    state['statistics_head.bias'] = torch.from_numpy(
-        (bias - folded @ mean).astype(np.float32))
+    state[f'{name}.weight'] = torch.from_numpy(coefficients.astype(np.float32))
+    state[f'{name}.bias'] = torch.from_numpy(bias.astype(np.float32))
     with_head.load_state_dict(state)
     return with_head.eval()
 

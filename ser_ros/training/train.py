@@ -606,13 +606,8 @@ def add_statistics_head(folder, config: TrainingConfig, output: str,
     ModelBundle
 
     """
-    if config.model.statistics_head <= 0:
-        raise DatasetError('model.statistics_head is 0: no head to fit')
-    limit_threads(config.training.threads)
-    bundle = load_bundle(folder)
-    if bundle.model_config.statistics_head > 0:
-        raise DatasetError(f'{folder} has a statistics head already')
-    history, data, split, seed = training_record(bundle, folder, progress)
+    bundle, history, data, split, seed = _trained_without(folder, config, 'statistics_head',
+                                                          'a statistics head', progress)
     crop_maker = head_crop_maker(FrameFeaturizer(bundle.feature_config), bundle.vad,
                                  config.streaming, config.augmentation, bundle.norm)
     model = with_statistics_head(bundle.build_model(), config.model.statistics_head,
@@ -632,13 +627,8 @@ def add_encoder_head(folder, config: TrainingConfig, output: str,
     streams; the bundle and its report are written to ``output``. The network's weights stay.
     Parameters and return as :func:`add_statistics_head`.
     """
-    if config.model.encoder_head <= 0:
-        raise DatasetError('model.encoder_head is 0: no head to fit')
-    limit_threads(config.training.threads)
-    bundle = load_bundle(folder)
-    if bundle.model_config.encoder_head > 0:
-        raise DatasetError(f'{folder} has an encoder head already')
-    history, data, split, seed = training_record(bundle, folder, progress)
+    bundle, history, data, split, seed = _trained_without(folder, config, 'encoder_head',
+                                                          'an encoder head', progress)
     config = replace(config, features=replace(bundle.feature_config,
                                               encoder_layers=config.features.encoder_layers,
                                               encoder_sha256=config.features.encoder_sha256,
@@ -646,6 +636,22 @@ def add_encoder_head(folder, config: TrainingConfig, output: str,
     model = with_encoder_head(bundle, bundle.build_model(), config,
                               data.of_speakers(split['train']), np.random.default_rng(seed))
     return _with_new_head(bundle, model, data, split, seed, history, config, output, progress)
+
+
+def _trained_without(folder, config, head, described, progress):
+    """
+    Load a trained bundle without the head ``config.model.<head>`` asks for, and its record.
+
+    Raises DatasetError when the configuration asks for no such head, or the bundle has one
+    (``described``: 'a statistics head'). Returns the bundle and :func:`training_record`'s.
+    """
+    if getattr(config.model, head) <= 0:
+        raise DatasetError(f'model.{head} is 0: no head to fit')
+    limit_threads(config.training.threads)
+    bundle = load_bundle(folder)
+    if getattr(bundle.model_config, head) > 0:
+        raise DatasetError(f'{folder} has {described} already')
+    return (bundle, *training_record(bundle, folder, progress))
 
 
 def _with_new_head(bundle, model, data, split, seed, history, config, output, progress):
