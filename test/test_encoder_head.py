@@ -30,9 +30,9 @@ from ser_ros.core.speech_encoder import SpeechEncoderError, whisper_model, Whisp
 from ser_ros.training.config import load_config
 from ser_ros.training.dataset import DatasetError
 from ser_ros.training.encoder_head import fit_encoder_head, random_crops, tiles
-from ser_ros.training.train import add_encoder_head, run, train
+from ser_ros.training.train import add_encoder_head, run
 from test_teacher import ctranslate2_file, speech_like, tiny_whisper, WIDTH
-from test_training import make_ravdess_like_corpus
+from test_training import tiny_training
 import torch
 
 SMALL = {'n_features': 6, 'n_labels': 4, 'hidden_size': 8, 'num_layers': 1,
@@ -140,27 +140,12 @@ def test_the_embedding_averages_the_encoder_frames_that_hold_speech():
                                rtol=1e-6)
 
 
-def tiny_training(tmp_path, repo_root, *overrides):
-    """Train the tiny recipe on a RAVDESS-like corpus with ``overrides``; return its bundle."""
-    if not (tmp_path / 'corpus').exists():
-        make_ravdess_like_corpus(tmp_path / 'corpus', actors=4)
-    common = [f'corpora=[{{kind: ravdess, root: {tmp_path / "corpus"}}}]',
-              'labels=[neutral, happy, sad, angry]', 'label_map={}',
-              'split.test_speakers=[ravdess:04]', 'split.validation_fraction=0.3',
-              'model={hidden_size: 8, num_layers: 1, dropout: 0.0, conv_channels: 8}',
-              'training.epochs=2', 'training.patience=2', 'streaming.window_s=1.0',
-              'streaming.hop_s=0.5', 'hmm.em_iterations=2', 'vad.kind=energy']
-    config = load_config(os.path.join(repo_root, 'config', 'train.yaml'),
-                         common + list(overrides))
-    return common, config, train(config, progress=False)
-
-
 def test_training_with_the_head_and_adding_it_later_give_bundles_that_run(
         tmp_path, repo_root, tiny_encoder_file):
     encoder_settings = ['model.encoder_head=0.5', 'features.encoder_layers=2',
                         'features.encoder_hop_s=1.0']
-    common, _, bundle = tiny_training(tmp_path, repo_root, *encoder_settings,
-                                      f'output={tmp_path / "with_head"}')
+    common, _ = tiny_training(tmp_path, repo_root, *encoder_settings,
+                              f'output={tmp_path / "with_head"}')
     loaded = load_bundle(tmp_path / 'with_head')
     assert loaded.model_config.encoder_head == 0.5 and loaded.model_config.encoder_width == WIDTH
     assert loaded.feature_config.encoder_sha256 == tiny_encoder_file
@@ -170,7 +155,7 @@ def test_training_with_the_head_and_adding_it_later_give_bundles_that_run(
     result = predict_utterance(recognizer, speech_like(3.0))
     assert result.speech_windows >= 4 and np.isclose(result.probabilities.sum(), 1.0)
 
-    _, _, without = tiny_training(tmp_path, repo_root, f'output={tmp_path / "without"}')
+    _, without = tiny_training(tmp_path, repo_root, f'output={tmp_path / "without"}')
     shutil.copytree(tmp_path / 'without', tmp_path / 'added')
     assert run(['--config', os.path.join(repo_root, 'config', 'train.yaml'), '--quiet',
                 '--add-encoder-head', str(tmp_path / 'added'), *common,
@@ -190,9 +175,9 @@ def test_training_with_the_head_and_adding_it_later_give_bundles_that_run(
 
 def test_the_stream_encodes_a_window_every_encoder_hop_whatever_the_chunks(
         tmp_path, repo_root, tiny_encoder_file):
-    _, _, bundle = tiny_training(tmp_path, repo_root, 'model.encoder_head=0.5',
-                                 'features.encoder_layers=1', 'features.encoder_hop_s=1.0',
-                                 f'output={tmp_path / "model"}')
+    _, bundle = tiny_training(tmp_path, repo_root, 'model.encoder_head=0.5',
+                              'features.encoder_layers=1', 'features.encoder_hop_s=1.0',
+                              f'output={tmp_path / "model"}')
     signal = speech_like(4.0, seed=3)
     runs = []
     for chunk in (16000, 2048, 777):

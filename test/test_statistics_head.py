@@ -26,9 +26,9 @@ from ser_ros.training.config import load_config
 from ser_ros.training.dataset import DatasetError
 from ser_ros.training.statistics_head import ABSENT_LABEL_BIAS, fit_statistics_head, \
     REGULARISATION_C
-from ser_ros.training.train import add_statistics_head, run, train
+from ser_ros.training.train import add_statistics_head, run
 from sklearn.linear_model import LogisticRegression
-from test_training import make_ravdess_like_corpus
+from test_training import tiny_training
 import torch
 
 SMALL = {'n_features': 6, 'n_labels': 4, 'hidden_size': 8, 'num_layers': 1,
@@ -92,16 +92,9 @@ def test_the_fitted_head_is_the_logistic_regression_and_leaves_the_network_alone
 
 
 def test_training_with_the_head_and_adding_it_later_give_bundles_that_run(tmp_path, repo_root):
-    make_ravdess_like_corpus(tmp_path / 'corpus', actors=4)
-    common = [f'corpora=[{{kind: ravdess, root: {tmp_path / "corpus"}}}]',
-              'labels=[neutral, happy, sad, angry]', 'label_map={}',
-              'split.test_speakers=[ravdess:04]', 'split.validation_fraction=0.3',
-              'model={hidden_size: 8, num_layers: 1, dropout: 0.0, conv_channels: 8}',
-              'training.epochs=2', 'training.patience=2', 'streaming.window_s=1.0',
-              'streaming.hop_s=0.5', 'hmm.em_iterations=2', 'vad.kind=energy']
+    common, with_head = tiny_training(tmp_path, repo_root, 'model.statistics_head=0.3',
+                                      f'output={tmp_path / "with_head"}')
     config_path = os.path.join(repo_root, 'config', 'train.yaml')
-    with_head = train(load_config(config_path, common + [
-        'model.statistics_head=0.3', f'output={tmp_path / "with_head"}']), progress=False)
     assert with_head.model_config.statistics_head == 0.3
     loaded = load_bundle(tmp_path / 'with_head')
     assert 'statistics_head.weight' in loaded.state_dict
@@ -113,8 +106,8 @@ def test_training_with_the_head_and_adding_it_later_give_bundles_that_run(tmp_pa
 
     assert 'statistics head at weight 0.3' in \
         (tmp_path / 'with_head' / 'report' / 'report.md').read_text()
-    without = train(load_config(config_path, common + [
-        'model.statistics_head=0', f'output={tmp_path / "without"}']), progress=False)
+    _, without = tiny_training(tmp_path, repo_root, 'model.statistics_head=0',
+                               f'output={tmp_path / "without"}')
     assert without.model_config.statistics_head == 0.0
     # ser-train --add-statistics-head rewrites the bundle in place.
     shutil.copytree(tmp_path / 'without', tmp_path / 'added')

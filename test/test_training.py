@@ -49,6 +49,26 @@ def make_ravdess_like_corpus(root, actors=6, takes=2):
                 soundfile.write(folder / name, signal, RATE_HZ)
 
 
+def tiny_training(tmp_path, repo_root, *overrides):
+    """
+    Train the tiny recipe on a RAVDESS-like corpus of 4 actors with ``overrides``.
+
+    Returns the overrides it shares with every call (for ``ser-train`` options on the same
+    corpus) and the bundle.
+    """
+    if not (tmp_path / 'corpus').exists():
+        make_ravdess_like_corpus(tmp_path / 'corpus', actors=4)
+    common = [f'corpora=[{{kind: ravdess, root: {tmp_path / "corpus"}}}]',
+              'labels=[neutral, happy, sad, angry]', 'label_map={}',
+              'split.test_speakers=[ravdess:04]', 'split.validation_fraction=0.3',
+              'model={hidden_size: 8, num_layers: 1, dropout: 0.0, conv_channels: 8}',
+              'training.epochs=2', 'training.patience=2', 'streaming.window_s=1.0',
+              'streaming.hop_s=0.5', 'hmm.em_iterations=2', 'vad.kind=energy']
+    config = load_config(os.path.join(repo_root, 'config', 'train.yaml'),
+                         common + list(overrides))
+    return common, train(config, progress=False)
+
+
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory, repo_root):
     root = tmp_path_factory.mktemp('training')

@@ -30,6 +30,7 @@ POOLINGS = ('attention', 'mean', 'attention_stats')
 #: damaged or hostile bundle cannot ask for gigabytes.
 SIZE_LIMITS = {'n_features': 1024, 'n_labels': 256, 'hidden_size': 2048, 'num_layers': 8,
                'conv_channels': 2048, 'frame_stride': 32}
+#: Widest speech encoder embedding a bundle may ask for.
 MAX_ENCODER_WIDTH = 4096
 
 

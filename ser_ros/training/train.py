@@ -32,7 +32,6 @@ import argparse
 import copy
 from dataclasses import asdict, replace
 import datetime
-import hashlib
 import json
 import logging
 import os
@@ -373,13 +372,15 @@ def with_encoder_head(bundle, model, config, train_data, generator):
 
     The head is fitted on ``ENCODER_CROP_ROUNDS`` rounds of one ``window_s`` crop per
     utterance of ``train_data`` at random positions, weighted as in the network's loss (see
-    :mod:`ser_ros.training.encoder_head`). Sets ``bundle.feature_config`` (the encoder, with
-    the SHA-256 of the weights found: :func:`ser_ros.core.speech_encoder.whisper_model`) and
-    ``bundle.encoder_norm``; about a minute per 3,000 utterances.
+    :mod:`ser_ros.training.encoder_head`). Sets ``bundle.encoder_norm`` and the encoder
+    settings of ``bundle.feature_config`` (``config.features``', with the SHA-256 of the
+    weights found: :func:`ser_ros.core.speech_encoder.node_encoder`); about a minute per 3,000
+    utterances.
     """
-    features = replace(config.features, encoder_sha256=config.features.encoder_sha256 or
-                       hashlib.sha256(whisper_model()).hexdigest())
-    encoder = node_encoder(features.encoder_layers, features.encoder_sha256)
+    wanted = config.features
+    encoder = node_encoder(wanted.encoder_layers, wanted.encoder_sha256)
+    features = replace(bundle.feature_config, encoder_layers=wanted.encoder_layers,
+                       encoder_sha256=encoder.sha256, encoder_hop_s=wanted.encoder_hop_s)
     crop_samples = round(config.streaming.window_s * features.sample_rate_hz)
     started = time.monotonic()
     crops = [crop for _ in range(ENCODER_CROP_ROUNDS)
@@ -629,10 +630,6 @@ def add_encoder_head(folder, config: TrainingConfig, output: str,
     """
     bundle, history, data, split, seed = _trained_without(folder, config, 'encoder_head',
                                                           'an encoder head', progress)
-    config = replace(config, features=replace(bundle.feature_config,
-                                              encoder_layers=config.features.encoder_layers,
-                                              encoder_sha256=config.features.encoder_sha256,
-                                              encoder_hop_s=config.features.encoder_hop_s))
     model = with_encoder_head(bundle, bundle.build_model(), config,
                               data.of_speakers(split['train']), np.random.default_rng(seed))
     return _with_new_head(bundle, model, data, split, seed, history, config, output, progress)
