@@ -28,7 +28,6 @@ from ser_ros.core.model import BiLSTMClassifier, ModelConfig
 from ser_ros.core.recognizer import predict_utterance, StreamingRecognizer
 from ser_ros.core.speech_encoder import SpeechEncoderError, whisper_model, WhisperEncoder
 from ser_ros.training.config import load_config
-from ser_ros.training.dataset import DatasetError
 from ser_ros.training.encoder_head import fit_encoder_head, random_crops, tiles
 from ser_ros.training.train import add_encoder_head, run
 from test_teacher import ctranslate2_file, speech_like, tiny_whisper, WIDTH
@@ -76,12 +75,12 @@ def test_the_fitted_head_separates_what_the_embeddings_separate_and_keeps_the_ne
         for label in labels]
     groups = ['a', 'b'] * 18
     network = BiLSTMClassifier(ModelConfig(**SMALL)).eval()
-    model, prior = fit_encoder_head(network, 0.5, encoder, crops, groups, labels,
+    embeddings = np.stack([encoder.embedding(crop) for crop in crops])
+    model, prior = fit_encoder_head(network, 0.5, embeddings, groups, labels,
                                     np.ones(len(labels)))
     assert model.config.encoder_head == 0.5 and model.config.encoder_width == WIDTH
     for name, value in network.state_dict().items():
         assert torch.equal(model.state_dict()[name], value)
-    embeddings = np.stack([encoder.embedding(crop) for crop in crops])
     np.testing.assert_allclose(prior.mean, embeddings.mean(axis=0), rtol=1e-4, atol=1e-5)
     standardised = (embeddings - embeddings.mean(axis=0)) / (embeddings.std(axis=0) + 1e-8)
     with torch.inference_mode():
@@ -124,20 +123,21 @@ def test_the_int8_encoder_keeps_the_float_embedding():
         encoder.embedding(signal[:100])
 
 
-def test_the_embedding_averages_the_encoder_frames_that_hold_speech():
+def test_the_embedding_hears_only_the_audio_the_gate_passed():
     encoder = WhisperEncoder(tiny_whisper(), layers=1)
-    signal = speech_like(1.0)
-    frames = encoder.frames(signal)                       # 50 frames of 20 ms
-    gate = np.zeros(98, bool)                             # 10 ms frames, as the gate's
-    gate[21:40] = True                                    # encoder frames 10..19
-    np.testing.assert_allclose(encoder.embedding(signal, gate), frames[10:20].mean(axis=0),
+    speech = speech_like(1.0)
+    # Half a second of hum before the speech: the gate's 10 ms frames, aligned to the end.
+    signal = np.concatenate([0.2 * speech_like(0.5, seed=4)[::-1], speech])
+    gate = np.r_[np.zeros(50, bool), np.ones(100, bool)]
+    np.testing.assert_array_equal(speech_encoder.speech_audio(signal, gate), speech)
+    np.testing.assert_allclose(encoder.embedding(signal, gate), encoder.embedding(speech),
                                rtol=1e-6)
-    np.testing.assert_allclose(encoder.embedding(signal, np.zeros(98, bool)),
-                               frames.mean(axis=0), rtol=1e-6)
-    gate[:] = False
-    gate[-1] = True      # the gate's last frame (97) also stands for the 2 it does not reach
-    np.testing.assert_allclose(encoder.embedding(signal, gate), frames[48:].mean(axis=0),
-                               rtol=1e-6)
+    assert not np.allclose(encoder.embedding(signal), encoder.embedding(speech), rtol=1e-2)
+    # A gate longer than the audio reaches before its start; too little speech: all of it.
+    longer = np.r_[np.ones(20, bool), gate]
+    np.testing.assert_array_equal(speech_encoder.speech_audio(signal, longer), speech)
+    np.testing.assert_array_equal(speech_encoder.speech_audio(signal, np.zeros(150, bool)),
+                                  signal)
 
 
 def test_training_with_the_head_and_adding_it_later_give_bundles_that_run(
@@ -166,9 +166,16 @@ def test_training_with_the_head_and_adding_it_later_give_bundles_that_run(
         assert torch.equal(added.state_dict[name], value)
     config = load_config(os.path.join(repo_root, 'config', 'train.yaml'),
                          common + encoder_settings)
-    with pytest.raises(DatasetError, match='has an encoder head already'):
-        add_encoder_head(str(tmp_path / 'added'), config, str(tmp_path / 'again'),
-                         progress=False)
+    # Fitted again (here at another weight), the head replaces the one the bundle has.
+    again = add_encoder_head(str(tmp_path / 'added'), replace(
+        config, model=replace(config.model, encoder_head=0.3)), str(tmp_path / 'again'),
+        progress=False)
+    assert again.model_config.encoder_head == 0.3
+    # The same crops (drawn with the bundle's seed) give the same head.
+    torch.testing.assert_close(again.state_dict['encoder_head.weight'],
+                               added.state_dict['encoder_head.weight'])
+    for name, value in without.state_dict.items():
+        assert torch.equal(again.state_dict[name], value)
     with pytest.raises(BundleError, match='come together'):
         replace(added, encoder_norm=None).validate()
 
@@ -202,3 +209,27 @@ def test_the_stream_encodes_a_window_every_encoder_hop_whatever_the_chunks(
         assert all(len(audio) == 16000 for audio in encoded[1:])
         for first, second in zip(estimates, runs[0][0]):
             np.testing.assert_allclose(first.probabilities, second.probabilities, atol=1e-5)
+
+
+def test_an_utterance_onset_is_encoded_again_as_its_speech_fills_the_window(
+        tmp_path, repo_root, tiny_encoder_file):
+    _, bundle = tiny_training(tmp_path, repo_root, 'model.encoder_head=0.5',
+                              'features.encoder_layers=1', 'features.encoder_hop_s=2.0',
+                              'streaming.window_s=2.0', f'output={tmp_path / "model"}')
+    signal = np.concatenate([np.zeros(16000, np.float32), speech_like(5.0, seed=5)])
+    recognizer = StreamingRecognizer(bundle)
+    encoded = []
+    original = recognizer.encoder.embedding
+    recognizer.encoder.embedding = lambda audio, speech: encoded.append(int(speech.sum())) \
+        or original(audio, speech)
+    estimates = recognizer.push(signal)
+    speech_windows = sum(estimate.is_speech for estimate in estimates)
+    # Windows of 2 s every 0.5 s after 1 s of silence: each onset window holds 50 more
+    # speech frames than the one before and is encoded, until the window is all speech; then
+    # one window in four (encoder_hop_s 2 s).
+    full = recognizer.window_frames
+    onset = encoded[:encoded.index(max(encoded)) + 1]
+    assert len(onset) >= 3 and onset[-1] == full
+    assert all(later - earlier >= min(recognizer.hop_frames, full - earlier)
+               for earlier, later in zip(onset, onset[1:]))
+    assert len(encoded) - len(onset) == (speech_windows - len(onset)) // 4

@@ -118,10 +118,13 @@ def test_training_with_the_head_and_adding_it_later_give_bundles_that_run(tmp_pa
     for name, value in without.state_dict.items():
         assert torch.equal(added.state_dict[name], value)
     assert (tmp_path / 'added' / 'report' / 'report.md').exists()
-    head_config = load_config(config_path, common + ['model.statistics_head=0.3'])
-    with pytest.raises(DatasetError, match='has a statistics head already'):
-        add_statistics_head(str(tmp_path / 'added'), head_config, str(tmp_path / 'again'),
-                            progress=False)
+    # Fitted again at another weight, the head replaces the one the bundle has.
+    again = add_statistics_head(str(tmp_path / 'added'), load_config(
+        config_path, common + ['model.statistics_head=0.2']), str(tmp_path / 'again'),
+        progress=False)
+    assert again.model_config.statistics_head == 0.2
+    for name, value in without.state_dict.items():
+        assert torch.equal(again.state_dict[name], value)
     with pytest.raises(DatasetError, match='no head to fit'):
         add_statistics_head(str(tmp_path / 'without'), load_config(
             config_path, common + ['model.statistics_head=0']), str(tmp_path / 'again'),

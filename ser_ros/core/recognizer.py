@@ -230,6 +230,7 @@ class StreamingRecognizer:
         self._audio_start = 0
         self._embedding: np.ndarray | None = None
         self._windows_since_encoding = 0
+        self._encoded_speech_frames = 0
         self.samples_seen = 0
         self._anchor = (0, 0.0)
         self._pending_samples = np.zeros(0, np.float32)
@@ -418,11 +419,18 @@ class StreamingRecognizer:
         """
         Return the standardised encoder embedding of the speech window ending at ``end_sample``.
 
-        The window's audio is encoded when the last embedding is ``encoder_hop_s`` old (or
-        there is none since the reset or the speaker change), averaged over the frames the
-        gate passed; otherwise that one is reused.
+        The audio of the window's speech frames is encoded
+        (:func:`ser_ros.core.speech_encoder.speech_audio`) when there is
+        no embedding since the reset or the speaker change, when the last one is
+        ``encoder_hop_s`` old, or when the window holds a hop more speech than the last one
+        encoded, or is all speech and that one was not (an utterance's onset is encoded again
+        hop by hop until its window is full); otherwise the last one is reused.
         """
-        if self._embedding is None or self._windows_since_encoding >= self._encoder_every:
+        speech_frames = int(self._speech.sum())
+        onset = self._encoded_speech_frames < speech_frames >= min(
+            self._encoded_speech_frames + self.hop_frames, self.window_frames)
+        if (self._embedding is None or self._windows_since_encoding >= self._encoder_every
+                or onset):
             begin = max(end_sample - self.window_samples, self._audio_start)
             embedding = encoder.embedding(
                 self._audio[begin - self._audio_start:end_sample - self._audio_start],
@@ -430,6 +438,7 @@ class StreamingRecognizer:
             self.encoder_normalizer.update(embedding[None])
             self._embedding = self.encoder_normalizer.apply(embedding).astype(np.float32)
             self._windows_since_encoding = 0
+            self._encoded_speech_frames = speech_frames
         return self._embedding
 
     def _classify(self, windows):

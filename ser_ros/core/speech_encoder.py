@@ -336,28 +336,56 @@ class WhisperEncoder(nn.Module):
 
     def embedding(self, signal, speech=None):
         """
-        Return the mean of the last block's frames over ``signal``, shape (width,), float32.
+        Return the mean of the last block's frames over ``signal``'s speech, shape (width,).
 
         Parameters
         ----------
         signal : numpy.ndarray, shape (n_samples,), float32
             Mono audio at 16 kHz, at least :data:`MIN_SAMPLES` (ValueError otherwise).
         speech : numpy.ndarray, shape (n_gate_frames,), bool, optional
-            Which 10 ms frames from the start of ``signal`` are speech (the voice-activity
-            gate's); the mean is then over the encoder frames (20 ms) that hold speech, or
-            over all of them when none does. None: over all frames.
+            Which 10 ms frames of ``signal`` are speech (the voice-activity gate's, the last
+            frame ending at the signal's end); only their audio is encoded (see
+            :func:`speech_audio`). None: all of ``signal``.
+
+        Returns
+        -------
+        numpy.ndarray, shape (width,), float32
 
         """
-        frames = self.frames(signal)
+        frames = self.frames(signal if speech is None else speech_audio(signal, speech))
         if len(frames) == 0:
             raise ValueError(f'{len(signal)} samples are too few for the speech encoder')
-        if speech is not None and len(speech):
-            gate = np.asarray(speech, bool)
-            halves = np.minimum(np.arange(2 * len(frames)), len(gate) - 1)
-            voiced = gate[halves].reshape(len(frames), 2).any(axis=1)
-            if voiced.any():
-                return frames[voiced].mean(axis=0)
         return frames.mean(axis=0)
+
+
+def speech_audio(signal, speech):
+    """
+    Return the audio of the frames the gate passed, joined; all of ``signal`` if too little.
+
+    Whisper's frames depend on their neighbours: a window half silent embeds far from the same
+    speech heard alone, and a head fitted on speech misreads it. The gate's 10 ms frames are
+    aligned to the signal's end (frames reaching before its start are ignored); each passed
+    frame contributes its 10 ms hop of audio.
+
+    Parameters
+    ----------
+    signal : numpy.ndarray, shape (n_samples,), float32
+        Mono audio at 16 kHz.
+    speech : numpy.ndarray, shape (n_gate_frames,), bool
+        The gate's decision on each 10 ms frame.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_speech_samples,), float32
+        ``signal`` itself when fewer than :data:`MIN_SAMPLES` samples passed.
+
+    """
+    gate = np.asarray(speech, bool)
+    starts = len(signal) - HOP * np.arange(len(gate), 0, -1)
+    starts = starts[gate & (starts >= 0)]
+    if len(starts) * HOP < MIN_SAMPLES:
+        return signal
+    return signal[starts[:, None] + np.arange(HOP)].reshape(-1)
 
 
 @lru_cache(maxsize=2)

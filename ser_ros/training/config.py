@@ -130,6 +130,10 @@ class OptimiserSettings:
         off.
     teacher_layers : int
         The Whisper encoder blocks whose output is that embedding (1-6 for Whisper base).
+    choose_encoder_head : bool
+        Let the validation speakers choose the encoder head's weight among 0, 0.1, ... 0.9
+        (:mod:`ser_ros.training.head_weight`; 0 takes the head and the encoder off);
+        ``model.encoder_head`` then only asks for a head. False keeps that weight.
 
     """
 
@@ -147,6 +151,7 @@ class OptimiserSettings:
     average_last_epochs: int = 0
     teacher_targets: float = 0.0
     teacher_layers: int = 4
+    choose_encoder_head: bool = False
 
 
 @dataclass(frozen=True)

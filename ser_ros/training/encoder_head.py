@@ -25,7 +25,9 @@ The head is fitted after the network, like the statistics head: multinomial logi
 regression on the embeddings of ``window_s`` crops of the training speakers' utterances (their
 silent ends trimmed), standardised per normalisation group (speaker where the corpus allows) as
 the recogniser's running statistics standardise them on a stream, with the network's corpus-
-and class-balancing weights. The embeddings' statistics over all crops are the bundle's prior.
+and class-balancing weights. A crop is embedded as the node embeds a window: the audio of the
+frames the voice-activity gate passes, alone (:func:`gated_embedding`). The embeddings'
+statistics over all crops are the bundle's prior.
 """
 
 from dataclasses import replace
@@ -33,7 +35,7 @@ from dataclasses import replace
 import numpy as np
 from ser_ros.core.model import BiLSTMClassifier
 from ser_ros.core.normalization import NormStats
-from ser_ros.core.speech_encoder import WhisperEncoder
+from ser_ros.core.vad import speech_frames_of
 from ser_ros.training.dataset import group_standardised, trimmed
 from ser_ros.training.statistics_head import linear_classifier, with_linear_head
 
@@ -88,7 +90,33 @@ def tiles(signal, tile_samples):
     return [speech[start:end] for start, end in zip(starts, ends)]
 
 
-def group_embedding_statistics(encoder, signals, groups, tile_samples):
+def gated_embedding(encoder, signal, featurizer, vad_config):
+    """
+    Return the embedding of a window's speech, as the recogniser computes it on a stream.
+
+    Parameters
+    ----------
+    encoder : ser_ros.core.speech_encoder.WhisperEncoder
+        The encoder the recogniser runs.
+    signal : numpy.ndarray, shape (n_samples,), float32
+        A window (or crop) at 16 kHz; the samples after its last whole frame are not heard.
+    featurizer : ser_ros.core.features.FrameFeaturizer
+        The bundle's: the gate decides on its frames.
+    vad_config : ser_ros.core.vad.VadConfig
+        The bundle's gate (a fresh one per signal).
+
+    Returns
+    -------
+    numpy.ndarray, shape (encoder.width,), float32
+
+    """
+    features = featurizer.config
+    _, energy_db = featurizer.frames(signal)
+    heard = signal[:(len(energy_db) - 1) * features.hop_length + features.frame_length]
+    return encoder.embedding(heard, speech_frames_of(vad_config, features, heard, energy_db))
+
+
+def group_embedding_statistics(encoder, signals, groups, tile_samples, featurizer, vad_config):
     """
     Return the statistics of each normalisation group's tile embeddings.
 
@@ -105,6 +133,8 @@ def group_embedding_statistics(encoder, signals, groups, tile_samples):
         The normalisation group of each signal.
     tile_samples : int
         Window length [samples] (:func:`tiles`).
+    featurizer, vad_config
+        The bundle's frames and gate (:func:`gated_embedding`).
 
     Returns
     -------
@@ -114,12 +144,13 @@ def group_embedding_statistics(encoder, signals, groups, tile_samples):
     embeddings = {}
     for signal, group in zip(signals, groups):
         embeddings.setdefault(group, []).extend(
-            encoder.embedding(tile) for tile in tiles(signal, tile_samples))
+            gated_embedding(encoder, tile, featurizer, vad_config)
+            for tile in tiles(signal, tile_samples))
     return {group: NormStats.of(np.stack(rows)) for group, rows in embeddings.items()}
 
 
-def fit_encoder_head(model: BiLSTMClassifier, weight: float, encoder: WhisperEncoder,
-                     crops: list, groups: list, label_indices: np.ndarray,
+def fit_encoder_head(model: BiLSTMClassifier, weight: float, embeddings: np.ndarray,
+                     groups: list, label_indices: np.ndarray,
                      sample_weights: np.ndarray) -> tuple[BiLSTMClassifier, NormStats]:
     """
     Return ``model`` with an encoder head fitted on crops, mixed in at ``weight``; and the prior.
@@ -130,10 +161,9 @@ def fit_encoder_head(model: BiLSTMClassifier, weight: float, encoder: WhisperEnc
         The trained network (with or without its statistics head); its weights are copied.
     weight : float
         The head's share ``v`` in (0, 1) (see :class:`ser_ros.core.model.ModelConfig`).
-    encoder : ser_ros.core.speech_encoder.WhisperEncoder
-        The encoder the recogniser runs (the int8 one of the node).
-    crops : list of numpy.ndarray, each shape (n_samples_i,), float32
-        Audio crops of the training speakers (:func:`random_crops`).
+    embeddings : numpy.ndarray, shape (n_crops, width), float32
+        The embedding of each crop of the training speakers (:func:`random_crops`,
+        :func:`gated_embedding`).
     groups : list of str
         The normalisation group of each crop.
     label_indices : numpy.ndarray, shape (n_crops,), int
@@ -146,14 +176,14 @@ def fit_encoder_head(model: BiLSTMClassifier, weight: float, encoder: WhisperEnc
     model : BiLSTMClassifier
         In evaluation mode.
     prior : ser_ros.core.normalization.NormStats
-        Statistics of all crops' embeddings, shape (encoder.width,) each: where the
-        recogniser's running statistics start.
+        Statistics of all crops' embeddings, shape (width,) each: where the recogniser's
+        running statistics start.
 
     """
-    embeddings = np.stack([encoder.embedding(crop) for crop in crops]).astype(np.float64)
+    embeddings = np.asarray(embeddings, np.float64)
     coefficients, bias = linear_classifier(group_standardised(embeddings, groups),
                                            label_indices, sample_weights,
                                            model.config.n_labels)
-    config = replace(model.config, encoder_head=weight, encoder_width=encoder.width)
+    config = replace(model.config, encoder_head=weight, encoder_width=embeddings.shape[1])
     return (with_linear_head(model, config, 'encoder_head', coefficients, bias),
             NormStats.of(embeddings.astype(np.float32)))

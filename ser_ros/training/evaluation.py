@@ -122,7 +122,8 @@ def stream_probabilities(bundle, data, condition, model=None, progress=True, sta
             stats = adapted_statistics(bundle, data)
         if recognizer.encoder is not None:
             encoder_stats = group_embedding_statistics(
-                recognizer.encoder, data.signals, data.norm_groups, recognizer.window_samples)
+                recognizer.encoder, data.signals, data.norm_groups, recognizer.window_samples,
+                recognizer.featurizer, bundle.vad)
     n_labels = len(bundle.labels)
     utterances = np.zeros((len(data), n_labels))
     windows, window_utterances = [], []

@@ -55,8 +55,9 @@ from ser_ros.training.affect import AffectHead
 from ser_ros.training.config import load_config, OptimiserSettings, TrainingConfig
 from ser_ros.training.dataset import Augmentation, balancing_weights, CropMaker, \
     DatasetError, LabelledAudio, load_labelled_audio, speaker_split, utterance_frames
-from ser_ros.training.encoder_head import fit_encoder_head, random_crops
+from ser_ros.training.encoder_head import fit_encoder_head, gated_embedding, random_crops
 from ser_ros.training.evaluation import adapted_statistics, classify, evaluate_bundle, scores
+from ser_ros.training.head_weight import chosen_weight, weight_scores, with_head_weight
 from ser_ros.training.hmm_fit import fit_hmm, out_of_fold_params
 from ser_ros.training.smoothing import ACCURACY_TOLERANCE, DELAY_ALLOWANCE_S, \
     fit_calibration, labelled_windows, validation_streams
@@ -387,14 +388,40 @@ def with_encoder_head(bundle, model, config, train_data, generator):
              for crop in random_crops(train_data.signals, crop_samples, generator)]
     weights = balancing_weights(train_data.label_indices, train_data.corpora,
                                 len(train_data.labels))
+    featurizer = FrameFeaturizer(features)
+    embeddings = np.stack([gated_embedding(encoder, crop, featurizer, bundle.vad)
+                           for crop in crops])
     model, bundle.encoder_norm = fit_encoder_head(
-        model, config.model.encoder_head, encoder, crops,
+        model, config.model.encoder_head, embeddings,
         list(train_data.norm_groups) * ENCODER_CROP_ROUNDS,
         np.tile(train_data.label_indices, ENCODER_CROP_ROUNDS),
         np.tile(weights, ENCODER_CROP_ROUNDS))
     bundle.feature_config = features
     LOGGER.info('encoder head: %d crops in %.0f s', len(crops), time.monotonic() - started)
     return model
+
+
+def with_chosen_head_weight(bundle, model, validation_data):
+    """
+    Return ``model`` with the encoder head weight its validation speakers score best.
+
+    See :mod:`ser_ros.training.head_weight`. Records the scores in ``bundle.metadata``
+    (``encoder_head_scores``); at weight 0 the bundle's encoder and its statistics go too.
+    """
+    started = time.monotonic()
+    bundle.model_config, bundle.state_dict = model.config, model.state_dict()
+    totals = weight_scores(bundle, model, validation_data)
+    weight = chosen_weight(totals)
+    LOGGER.info('encoder head weight %.1f on the validation speakers (%.0f s): %s', weight,
+                time.monotonic() - started,
+                ', '.join(f'{key:.1f}: {100 * value:.1f} %' for key, value in totals.items()))
+    bundle.metadata['encoder_head_scores'] = {str(key): round(value, 4)
+                                              for key, value in totals.items()}
+    if weight == 0:
+        bundle.feature_config = replace(bundle.feature_config, encoder_layers=0,
+                                        encoder_sha256='')
+        bundle.encoder_norm = None
+    return with_head_weight(model, weight)
 
 
 def fit_smoothing(bundle, model, validation_data, config, seed):
@@ -486,10 +513,13 @@ def train(config: TrainingConfig, progress: bool = True,
             generator)
     if config.model.encoder_head > 0:
         model = with_encoder_head(bundle, model, config, parts['train'], generator)
+        if config.training.choose_encoder_head:
+            model = with_chosen_head_weight(bundle, model, parts['validation'])
     bundle.model_config, bundle.state_dict = model.config, model.state_dict()
     hmm_report = fit_smoothing(bundle, model, parts['validation'], config, config.seed)
     training_time_s = time.monotonic() - started
     bundle.metadata = {
+        **bundle.metadata,
         'ser_ros_version': __version__, 'date': datetime.date.today().isoformat(),
         'seed': config.seed, 'corpora': config.corpus_dicts(),
         'label_map': dict(config.label_map), 'split': split,
@@ -586,10 +616,10 @@ def add_statistics_head(folder, config: TrainingConfig, output: str,
     """
     Give a trained bundle the statistics head ``config.model.statistics_head`` asks for.
 
-    What :func:`train` does after the network, on a bundle trained without a head: the head
-    is fitted on crops of the bundle's training speakers (drawn with the bundle's seed), then
-    the HMM, calibration and dwell on its validation streams; the bundle and its report are
-    written to ``output``. The network's weights stay.
+    What :func:`train` does after the network, on a trained bundle (a statistics head it has
+    is replaced): the head is fitted on crops of the bundle's training speakers (drawn with
+    the bundle's seed), then the HMM, calibration and dwell on its validation streams; the
+    bundle and its report are written to ``output``. The network's weights stay.
 
     Parameters
     ----------
@@ -608,7 +638,7 @@ def add_statistics_head(folder, config: TrainingConfig, output: str,
 
     """
     bundle, history, data, split, seed = _trained_without(folder, config, 'statistics_head',
-                                                          'a statistics head', progress)
+                                                          progress)
     crop_maker = head_crop_maker(FrameFeaturizer(bundle.feature_config), bundle.vad,
                                  config.streaming, config.augmentation, bundle.norm)
     model = with_statistics_head(bundle.build_model(), config.model.statistics_head,
@@ -622,32 +652,40 @@ def add_encoder_head(folder, config: TrainingConfig, output: str,
     """
     Give a trained bundle the encoder head ``config.model.encoder_head`` asks for.
 
-    What :func:`train` does after the network and its statistics head, on a bundle trained
-    without an encoder head: the head is fitted on crops of the bundle's training speakers
-    (drawn with the bundle's seed), then the HMM, calibration and dwell on its validation
-    streams; the bundle and its report are written to ``output``. The network's weights stay.
+    What :func:`train` does after the network and its statistics head, on a trained bundle
+    (an encoder head it has is replaced): the head is fitted on crops of the bundle's
+    training speakers (drawn with the bundle's seed), then the HMM, calibration and dwell on
+    its validation streams; the bundle and its report are written to ``output``. The
+    network's weights stay.
     Parameters and return as :func:`add_statistics_head`.
     """
     bundle, history, data, split, seed = _trained_without(folder, config, 'encoder_head',
-                                                          'an encoder head', progress)
+                                                          progress)
     model = with_encoder_head(bundle, bundle.build_model(), config,
                               data.of_speakers(split['train']), np.random.default_rng(seed))
+    if config.training.choose_encoder_head:
+        model = with_chosen_head_weight(bundle, model, data.of_speakers(split['validation']))
     return _with_new_head(bundle, model, data, split, seed, history, config, output, progress)
 
 
-def _trained_without(folder, config, head, described, progress):
+def _trained_without(folder, config, head, progress):
     """
     Load a trained bundle without the head ``config.model.<head>`` asks for, and its record.
 
-    Raises DatasetError when the configuration asks for no such head, or the bundle has one
-    (``described``: 'a statistics head'). Returns the bundle and :func:`training_record`'s.
+    A head the bundle has is taken off, to be fitted again (after a change to how it is
+    fitted, or at another weight). Raises DatasetError when the configuration asks for no
+    such head. Returns the bundle and :func:`training_record`'s.
     """
     if getattr(config.model, head) <= 0:
         raise DatasetError(f'model.{head} is 0: no head to fit')
     limit_threads(config.training.threads)
     bundle = load_bundle(folder)
     if getattr(bundle.model_config, head) > 0:
-        raise DatasetError(f'{folder} has {described} already')
+        widths = {'encoder_width': 0} if head == 'encoder_head' else {}
+        bundle.model_config = replace(bundle.model_config, **{head: 0.0}, **widths)
+        bundle.state_dict = {name: value for name, value in bundle.state_dict.items()
+                             if not name.startswith(f'{head}.')}
+        bundle.metadata.pop(f'{head}_scores', None)
     return (bundle, *training_record(bundle, folder, progress))
 
 
@@ -682,7 +720,14 @@ def write_report(bundle, config, history, test_data, folder, progress):
              + (f" on {metadata['threads']} threads" if 'threads' in metadata else ''),
              f"- {metadata['parameters']:,} parameters; utterances {metadata['utterances']}"
              + (f'; statistics head at weight {bundle.model_config.statistics_head:g}, fitted '
-                'after the network' if bundle.model_config.statistics_head > 0 else ''),
+                'after the network' if bundle.model_config.statistics_head > 0 else '')
+             + (f'; encoder head at weight {bundle.model_config.encoder_head:g}'
+                if bundle.model_config.encoder_head > 0 else '')
+             + ('; encoder head weights scored on the validation speakers (utterance UA, '
+                'mean of cold and adapted): ' + ', '.join(
+                    f'{key}: {value:.1%}'
+                    for key, value in metadata['encoder_head_scores'].items())
+                if 'encoder_head_scores' in metadata else ''),
              f"- best validation unweighted accuracy {metadata['best_validation_ua']:.1%}"
              + ('; kept the mean weights of the last epochs (training.average_last_epochs): '
                 f"{history[-1]['averaged_validation_ua']:.1%}"
@@ -757,11 +802,12 @@ def run(argv=None):
                         'validation speakers, and rewrite it')
     parser.add_argument('--add-statistics-head', metavar='MODEL',
                         help='only fit the statistics head (model.statistics_head) on this '
-                        'bundle trained without one, then its HMM and calibration; rewrite it')
+                        'trained bundle, replacing one it has, then its HMM and calibration; '
+                        'rewrite it')
     parser.add_argument('--add-encoder-head', metavar='MODEL',
                         help='only fit the encoder head (model.encoder_head, '
-                        'features.encoder_layers) on this bundle trained without one, then its '
-                        'HMM and calibration; rewrite it')
+                        'features.encoder_layers) on this trained bundle, replacing one it has, '
+                        'then its HMM and calibration; rewrite it')
     args = parser.parse_args(argv)
     config = load_config(args.config, args.overrides)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s')
