@@ -233,3 +233,20 @@ def test_an_utterance_onset_is_encoded_again_as_its_speech_fills_the_window(
     assert all(later - earlier >= min(recognizer.hop_frames, full - earlier)
                for earlier, later in zip(onset, onset[1:]))
     assert len(encoded) - len(onset) == (speech_windows - len(onset)) // 4
+
+    # A pause and the next utterance: its onset is encoded again hop by hop as well, not only
+    # when the last encoding is encoder_hop_s (here 4 s) old. Pushed a hop at a time.
+    recognizer = StreamingRecognizer(replace(bundle, feature_config=replace(
+        bundle.feature_config, encoder_hop_s=4.0)))
+    recognizer.encoder.embedding = lambda audio, speech: encoded.append(int(speech.sum())) \
+        or original(audio, speech)
+    first = signal[:-32000]       # 1 s of silence, 3 s of speech
+    turns = np.concatenate([first, np.zeros(9600, np.float32), speech_like(3.0, seed=6)])
+    per_window = []
+    for start in range(0, len(turns), 8000):
+        before = len(encoded)
+        recognizer.push(turns[start:start + 8000])
+        per_window.append(len(encoded) - before)
+    del recognizer.encoder.embedding
+    after_pause = per_window[len(first) // 8000:]
+    assert any(one and following for one, following in zip(after_pause, after_pause[1:]))

@@ -422,11 +422,14 @@ class StreamingRecognizer:
         The audio of the window's speech frames is encoded
         (:func:`ser_ros.core.speech_encoder.speech_audio`) when there is
         no embedding since the reset or the speaker change, when the last one is
-        ``encoder_hop_s`` old, or when the window holds a hop more speech than the last one
-        encoded, or is all speech and that one was not (an utterance's onset is encoded again
-        hop by hop until its window is full); otherwise the last one is reused.
+        ``encoder_hop_s`` old, or when the window holds a hop more speech than the least any
+        window held since the last encoding, or is all speech and that one was not: an
+        utterance's onset, after silence or a pause in the stream, is encoded again hop by hop
+        until its window is full; otherwise the last embedding is reused.
         """
         speech_frames = int(self._speech.sum())
+        # A pause since the last encoding lowers the mark: the next utterance is an onset too.
+        self._encoded_speech_frames = min(self._encoded_speech_frames, speech_frames)
         onset = self._encoded_speech_frames < speech_frames >= min(
             self._encoded_speech_frames + self.hop_frames, self.window_frames)
         if (self._embedding is None or self._windows_since_encoding >= self._encoder_every
