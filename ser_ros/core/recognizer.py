@@ -230,7 +230,7 @@ class StreamingRecognizer:
         self._audio_start = 0
         self._embedding: np.ndarray | None = None
         self._windows_since_encoding = 0
-        self._encoded_speech_frames = 0
+        self._least_speech_frames = 0
         self.samples_seen = 0
         self._anchor = (0, 0.0)
         self._pending_samples = np.zeros(0, np.float32)
@@ -423,15 +423,16 @@ class StreamingRecognizer:
         (:func:`ser_ros.core.speech_encoder.speech_audio`) when there is
         no embedding since the reset or the speaker change, when the last one is
         ``encoder_hop_s`` old, or when the window holds a hop more speech than the least any
-        window held since the last encoding, or is all speech and that one was not: an
+        window held since the last encoding, or is all speech and that least was not: an
         utterance's onset, after silence or a pause in the stream, is encoded again hop by hop
         until its window is full; otherwise the last embedding is reused.
         """
         speech_frames = int(self._speech.sum())
-        # A pause since the last encoding lowers the mark: the next utterance is an onset too.
-        self._encoded_speech_frames = min(self._encoded_speech_frames, speech_frames)
-        onset = self._encoded_speech_frames < speech_frames >= min(
-            self._encoded_speech_frames + self.hop_frames, self.window_frames)
+        # The least speech any window held since the last encoding: after a pause, the next
+        # utterance is an onset too.
+        self._least_speech_frames = min(self._least_speech_frames, speech_frames)
+        onset = self._least_speech_frames < speech_frames >= min(
+            self._least_speech_frames + self.hop_frames, self.window_frames)
         if (self._embedding is None or self._windows_since_encoding >= self._encoder_every
                 or onset):
             begin = max(end_sample - self.window_samples, self._audio_start)
@@ -441,7 +442,7 @@ class StreamingRecognizer:
             self.encoder_normalizer.update(embedding[None])
             self._embedding = self.encoder_normalizer.apply(embedding).astype(np.float32)
             self._windows_since_encoding = 0
-            self._encoded_speech_frames = speech_frames
+            self._least_speech_frames = speech_frames
         return self._embedding
 
     def _classify(self, windows):

@@ -16,8 +16,9 @@
 The encoder head's weight, chosen on the validation speakers.
 
 How much the encoder head should count against the network depends on what both were trained
-on: many speakers of several languages, or 16 actors of one corpus. ``model.encoder_head:
-auto`` lets the validation speakers say, as they choose the calibration: their recordings are
+on: many speakers of several languages, or 16 actors of one corpus.
+``training.choose_encoder_head`` lets the validation speakers say, as they choose the
+calibration: their recordings are
 streamed through the recogniser at two weights, and since the model's output is affine in the
 weight (``(1 - v) * rest + v * head`` in log probability), every weight of :data:`WEIGHTS` is
 scored from those two runs. The one with the best unweighted accuracy over the recordings,
@@ -31,6 +32,7 @@ import numpy as np
 from ser_ros.core.model import BiLSTMClassifier
 from ser_ros.training.evaluation import adapted_statistics, CONDITIONS, predictions_among, \
     scores, stream_probabilities
+from ser_ros.training.statistics_head import without_linear_head
 
 #: The weights scored, 0 (no head) to 0.9.
 WEIGHTS = tuple(round(0.1 * step, 1) for step in range(10))
@@ -55,10 +57,8 @@ def with_head_weight(model: BiLSTMClassifier, weight: float) -> BiLSTMClassifier
         In evaluation mode.
 
     """
-    config = replace(model.config, encoder_head=weight,
-                     encoder_width=model.config.encoder_width if weight > 0 else 0)
-    state = {name: value for name, value in model.state_dict().items()
-             if weight > 0 or not name.startswith('encoder_head.')}
+    config, state = (replace(model.config, encoder_head=weight), model.state_dict()) \
+        if weight > 0 else without_linear_head(model.config, model.state_dict(), 'encoder_head')
     copy = BiLSTMClassifier(config)
     copy.load_state_dict(state)
     return copy.eval()

@@ -109,6 +109,30 @@ def with_linear_head(model: BiLSTMClassifier, config, name: str, coefficients: n
     return with_head.eval()
 
 
+def without_linear_head(config, state_dict: dict, name: str) -> tuple:
+    """
+    Return a model configuration and weights with the linear head ``name`` taken off.
+
+    Parameters
+    ----------
+    config : ser_ros.core.model.ModelConfig
+        A configuration with or without the head.
+    state_dict : dict of str to torch.Tensor
+        Its weights; not changed.
+    name : str
+        The head (``'statistics_head'``, ``'encoder_head'``; the latter's input width goes too).
+
+    Returns
+    -------
+    config : ser_ros.core.model.ModelConfig
+    state_dict : dict of str to torch.Tensor
+
+    """
+    widths = {'encoder_width': 0} if name == 'encoder_head' else {}
+    return (replace(config, **{name: 0.0}, **widths),
+            {key: value for key, value in state_dict.items() if not key.startswith(f'{name}.')})
+
+
 def linear_classifier(inputs: np.ndarray, label_indices: np.ndarray,
                       sample_weights: np.ndarray,
                       n_labels: int) -> tuple[np.ndarray, np.ndarray]:

@@ -61,7 +61,7 @@ from ser_ros.training.head_weight import chosen_weight, weight_scores, with_head
 from ser_ros.training.hmm_fit import fit_hmm, out_of_fold_params
 from ser_ros.training.smoothing import ACCURACY_TOLERANCE, DELAY_ALLOWANCE_S, \
     fit_calibration, labelled_windows, validation_streams
-from ser_ros.training.statistics_head import fit_statistics_head
+from ser_ros.training.statistics_head import fit_statistics_head, without_linear_head
 from ser_ros.training.teacher import TeacherHead, utterance_embeddings
 import torch
 from tqdm import tqdm
@@ -681,10 +681,8 @@ def _trained_without(folder, config, head, progress):
     limit_threads(config.training.threads)
     bundle = load_bundle(folder)
     if getattr(bundle.model_config, head) > 0:
-        widths = {'encoder_width': 0} if head == 'encoder_head' else {}
-        bundle.model_config = replace(bundle.model_config, **{head: 0.0}, **widths)
-        bundle.state_dict = {name: value for name, value in bundle.state_dict.items()
-                             if not name.startswith(f'{head}.')}
+        bundle.model_config, bundle.state_dict = without_linear_head(
+            bundle.model_config, bundle.state_dict, head)
         bundle.metadata.pop(f'{head}_scores', None)
     return (bundle, *training_record(bundle, folder, progress))
 
