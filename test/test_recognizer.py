@@ -61,6 +61,16 @@ def test_estimates_do_not_depend_on_chunk_sizes(bundle):
             np.testing.assert_allclose(got.probabilities, expected.probabilities, atol=1e-5)
 
 
+def test_small_messages_are_framed_once_per_hop(bundle):
+    recognizer = StreamingRecognizer(bundle)
+    framed = []
+    frames = recognizer.featurizer.frames
+    recognizer.featurizer.frames = lambda signal: framed.append(len(signal)) or frames(signal)
+    estimates = push_in_chunks(recognizer, stream(), [160])
+    # 600 messages of 10 ms; the features run once per window cut.
+    assert len(estimates) == 21 and len(framed) == len(estimates)
+
+
 def test_window_times_follow_window_and_hop(bundle):
     recognizer = StreamingRecognizer(bundle, window_s=1.0, hop_s=0.25)
     estimates = recognizer.push(speech_like(3.0), start_time_s=100.0)
@@ -116,7 +126,8 @@ def test_memory_stays_bounded_over_a_long_stream(bundle):
     for _ in range(120):
         recognizer.push(chunk)
     assert len(recognizer._cepstra) == recognizer.window_frames
-    assert len(recognizer._pending_samples) < bundle.feature_config.frame_length
+    assert recognizer._pending_count < (recognizer.hop_frames * bundle.feature_config.hop_length
+                                        + bundle.feature_config.frame_length)
     assert recognizer.samples_seen == 120 * RATE_HZ
 
 

@@ -27,12 +27,14 @@ The path every caller shares (node, CLI, trainer's evaluation, bag scorer)::
 
 Windows are ``window_s`` long and start every ``hop_s``; the first ends once ``window_s`` of
 audio has arrived. Frame ``k`` covers samples ``[k * frame_hop, k * frame_hop + frame_length)``
-of the stream, so the estimates do not depend on how the stream was cut into chunks. The gate
-decides a hop's frames at once, when a window is cut (the Silero network is then run once per
-hop, not per message). Memory is bounded: the recogniser keeps one window of frames, and the
-gate the audio of one hop. With a speech encoder (``feature_config.encoder_layers``) it also
-keeps one window of audio, and encodes a speech window every ``encoder_hop_s``; the speech
-windows in between reuse the last embedding.
+of the stream, so the estimates do not depend on how the stream was cut into chunks. A hop's
+frames are computed and gated at once, when its window is due (the features and the Silero
+network then run once per hop, not per message: small messages cost no more than large ones).
+The BiLSTM and the Silero network run traced (:mod:`ser_ros.core.traced`). Memory is bounded:
+the recogniser keeps one window of frames and the audio of one hop. With a speech encoder
+(``feature_config.encoder_layers``) it also keeps one window of audio, and encodes a speech
+window every ``encoder_hop_s`` and at onsets; the speech windows in between reuse the last
+embedding.
 """
 
 from collections import OrderedDict
@@ -49,6 +51,7 @@ from ser_ros.core.hmm import observations, OnlineHMMFilter
 from ser_ros.core.model import BiLSTMClassifier
 from ser_ros.core.normalization import AdaptiveNormalizer, NormalizerState, NormStats
 from ser_ros.core.speech_encoder import node_encoder, WHISPER_BASE_SHA256, WhisperEncoder
+from ser_ros.core.traced import traced
 from ser_ros.core.vad import make_vad
 from threadpoolctl import threadpool_limits
 import torch
@@ -175,6 +178,7 @@ class StreamingRecognizer:
                              f'{self.config.frame_hop_s} s frames, at most the window')
         self.featurizer = FrameFeaturizer(self.config)
         self.model = bundle.build_model() if model is None else model
+        self._traced_model: torch.jit.ScriptModule | None = None
         self.vad = make_vad(bundle.vad, self.config)
         self.normalizer = AdaptiveNormalizer(
             bundle.norm if norm is None else norm, self.config.frame_hop_s,
@@ -233,7 +237,8 @@ class StreamingRecognizer:
         self._least_speech_frames = 0
         self.samples_seen = 0
         self._anchor = (0, 0.0)
-        self._pending_samples = np.zeros(0, np.float32)
+        self._pending = [np.zeros(0, np.float32)]
+        self._pending_count = 0
         self._frames_seen = 0
         self._frames_until_window = self.window_frames
         self._frames_since_window = 0
@@ -326,6 +331,7 @@ class StreamingRecognizer:
         list of Estimate
 
         """
+        self._frame_pending()
         self._decide()
         frames = len(self._speech)
         first_window = frames < self.window_frames
@@ -361,20 +367,28 @@ class StreamingRecognizer:
         return anchor_time + (sample_index - anchor_index) / self.config.sample_rate_hz
 
     def _add_samples(self, samples):
-        """Frame new samples, gate them, and cut the windows they complete."""
-        audio = np.concatenate([self._pending_samples, samples])
-        n_frames = self.config.frames_in(len(audio))
-        hop = self.config.hop_length
-        cepstra, energy_db = self.featurizer.frames(audio)
-        self._pending_samples = audio[n_frames * hop:]
+        """Keep new samples; once they complete the next window, frame them and cut it."""
         if self.encoder is not None:
             # Keep what a window cut from these samples may start at: one window before the
-            # first new frame's end (frames reach back over the pending samples).
-            keep = self.window_samples + len(audio) - len(samples) + self.config.frame_length
+            # first unframed frame's end (frames reach back over the pending samples).
+            keep = self.window_samples + self._pending_count + self.config.frame_length
             kept = self._audio[-keep:] if keep < len(self._audio) else self._audio
             self._audio_start += len(self._audio) - len(kept)
             self._audio = np.concatenate([kept, samples])
         self.vad.add_samples(samples)
+        self._pending.append(samples)
+        self._pending_count += len(samples)
+        if self.config.frames_in(self._pending_count) < self._frames_until_window:
+            return []
+        return self._frame_pending()
+
+    def _frame_pending(self):
+        """Frame the pending samples (one call per hop, whatever the chunks) and cut windows."""
+        audio = np.concatenate(self._pending)
+        n_frames = self.config.frames_in(len(audio))
+        cepstra, energy_db = self.featurizer.frames(audio)
+        rest = audio[n_frames * self.config.hop_length:]
+        self._pending, self._pending_count = [rest], len(rest)
         windows = []
         index = 0
         while index < n_frames:
@@ -477,13 +491,22 @@ class StreamingRecognizer:
             return np.zeros((0, len(self.labels)), np.float32)
         embeddings = (None if self.encoder is None else
                       torch.from_numpy(np.stack(window_embeddings)))
+        if len({len(frames) for frames in window_frames}) == 1:
+            batches = [(torch.from_numpy(np.stack(window_frames)), embeddings)]
+        else:
+            batches = [(torch.from_numpy(frames[None]),
+                        None if embeddings is None else embeddings[index:index + 1])
+                       for index, frames in enumerate(window_frames)]
+        return np.concatenate([self._run_model(frames, embeddings)
+                               for frames, embeddings in batches])
+
+    def _run_model(self, frames, embeddings):
+        """Run the model (traced at its first call) on one batch of windows."""
+        inputs = (frames,) if embeddings is None else (frames, embeddings)
+        if self._traced_model is None:
+            self._traced_model = traced(self.model, *inputs)
         with torch.inference_mode():
-            if len({len(frames) for frames in window_frames}) == 1:
-                return self.model(torch.from_numpy(np.stack(window_frames)), embeddings).numpy()
-            return np.concatenate([
-                self.model(torch.from_numpy(frames[None]),
-                           None if embeddings is None else embeddings[index:index + 1]).numpy()
-                for index, frames in enumerate(window_frames)])
+            return self._traced_model(*inputs).numpy()
 
 
 @dataclass

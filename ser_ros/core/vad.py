@@ -40,6 +40,7 @@ from safetensors.torch import load_file
 from ser_ros.core.config_io import from_plain
 from ser_ros.core.errors import SerError
 from ser_ros.core.features import FeatureConfig
+from ser_ros.core.traced import traced
 import torch
 from torch import nn
 
@@ -48,6 +49,8 @@ VAD_KINDS = ('silero', 'energy')
 #: Samples per Silero block at 16 kHz, and samples of the previous block it also sees.
 SILERO_BLOCK = 512
 SILERO_CONTEXT = 64
+#: Width of the Silero network's LSTM state.
+SILERO_HIDDEN = 128
 #: The only rate the Silero network takes [Hz].
 SILERO_RATE_HZ = 16000
 #: The Silero weights inside the silero-vad wheel.
@@ -250,6 +253,22 @@ def silero_network() -> SileroNetwork:
     return network.eval()
 
 
+@lru_cache(maxsize=1)
+def silero_graph() -> torch.jit.ScriptModule:
+    """
+    Return the Silero network traced (:func:`ser_ros.core.traced.traced`), once per process.
+
+    It takes the LSTM state explicitly (:func:`silero_initial_state` at a stream's start).
+    """
+    return traced(silero_network(), torch.zeros(1, SILERO_BLOCK + SILERO_CONTEXT),
+                  silero_initial_state())
+
+
+def silero_initial_state() -> tuple[torch.Tensor, torch.Tensor]:
+    """Return the Silero LSTM's state before any audio: zeros, each shape (1, 1, 128)."""
+    return torch.zeros(1, 1, SILERO_HIDDEN), torch.zeros(1, 1, SILERO_HIDDEN)
+
+
 class SileroVad(FrameGate):
     """
     Frame-by-frame speech decisions from the Silero VAD network, streaming.
@@ -271,13 +290,13 @@ class SileroVad(FrameGate):
             raise VadError(f'vad.kind silero needs {SILERO_RATE_HZ} Hz features, not '
                            f'{sample_rate_hz} Hz')
         super().__init__(config)
-        self.network = silero_network()
+        self.network = silero_graph()
         self.frame_length, self.hop_length = frame_length, hop_length
         self.reset()
 
     def reset(self) -> None:
         """Forget the audio and the network's state."""
-        self._state = None
+        self._state = silero_initial_state()
         self._pending = np.zeros(SILERO_CONTEXT, np.float32)
         self._frames_done = 0
         self._probabilities = np.zeros(0)
