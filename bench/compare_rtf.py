@@ -55,7 +55,8 @@ print(json.dumps(figures))
 def measure(checkout, model):
     """Return the figures of one run of ``checkout`` on the bundle ``model``, by name."""
     environment = dict(os.environ, PYTHONPATH=os.path.abspath(checkout))
-    completed = subprocess.run([sys.executable, '-c', MEASURE, os.path.abspath(checkout),
+    # -P: the working directory (this checkout, perhaps) must not shadow the one under test.
+    completed = subprocess.run([sys.executable, '-P', '-c', MEASURE, os.path.abspath(checkout),
                                 os.path.abspath(model)], env=environment, check=True,
                                capture_output=True, text=True)
     return json.loads(completed.stdout.splitlines()[-1])
